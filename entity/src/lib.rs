@@ -1,0 +1,15 @@
+//! SeaORM entities, one module per table.
+//!
+//! Instants are stored as `i64` microseconds since the Unix epoch (UTC): the
+//! same exact, index-friendly representation on SQLite, PostgreSQL and
+//! MySQL/MariaDB, with no driver-specific time zone handling.
+
+pub mod api_token;
+pub mod audit_event;
+pub mod dataset;
+pub mod realm;
+pub mod role;
+pub mod user;
+pub mod user_change;
+pub mod user_dataset_role;
+pub mod user_role;

@@ -1,0 +1,29 @@
+//! Portable migrations: the same statements run on SQLite, PostgreSQL and
+//! MySQL/MariaDB. Instants are BIGINT microseconds since the Unix epoch.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_realms;
+mod m20261122_000002_create_roles;
+mod m20261122_000003_create_datasets;
+mod m20261122_000004_create_users;
+mod m20261122_000005_create_user_changes;
+mod m20261122_000006_create_audit_events;
+mod m20261122_000007_create_api_tokens;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_realms::Migration),
+            Box::new(m20261122_000002_create_roles::Migration),
+            Box::new(m20261122_000003_create_datasets::Migration),
+            Box::new(m20261122_000004_create_users::Migration),
+            Box::new(m20261122_000005_create_user_changes::Migration),
+            Box::new(m20261122_000006_create_audit_events::Migration),
+            Box::new(m20261122_000007_create_api_tokens::Migration),
+        ]
+    }
+}

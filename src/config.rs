@@ -1,0 +1,129 @@
+//! Command line and environment: every flag is also read from the
+//! `HEADCOUNT_*` variable named beside it, with defaults that just work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "headcount", version, about = "GraphQL gateway for user, access and license reporting")]
+pub struct Cli {
+    /// Database URL: sqlite://FILE?mode=rwc, postgres://..., mysql://...
+    #[arg(
+        long,
+        env = "HEADCOUNT_DATABASE_URL",
+        default_value = "sqlite://headcount.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Log format.
+    #[arg(long, env = "HEADCOUNT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database and serve GraphQL.
+    Serve(ServeArgs),
+    /// Apply migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Load data into the database.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HEADCOUNT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where the bootstrap token (and later, report files) are written.
+    #[arg(long, env = "HEADCOUNT_DATA_DIR", default_value = "./headcount-data")]
+    pub data_dir: PathBuf,
+
+    /// Browser origins allowed to call the API (comma-separated); none by default.
+    #[arg(long, env = "HEADCOUNT_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Seed demo data first when the database has no realms.
+    #[arg(long)]
+    pub demo: bool,
+
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Maximum request body, in bytes.
+    #[arg(long, env = "HEADCOUNT_BODY_LIMIT", default_value_t = 1 << 20)]
+    pub body_limit: usize,
+
+    /// Maximum query depth.
+    #[arg(long, env = "HEADCOUNT_DEPTH_LIMIT", default_value_t = 15)]
+    pub depth_limit: usize,
+
+    /// Maximum query complexity (a connection costs first × its children).
+    #[arg(long, env = "HEADCOUNT_COMPLEXITY_LIMIT", default_value_t = 50_000)]
+    pub complexity_limit: usize,
+
+    /// Per-request timeout, in seconds.
+    #[arg(long, env = "HEADCOUNT_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_limit: 1 << 20,
+            depth_limit: 15,
+            complexity_limit: 50_000,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue an API token; its secret is the last word printed.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[arg(long)]
+    pub name: String,
+    /// A scope (ADMIN, USERS_READ, ...); repeat for several.
+    #[arg(long = "scope", required = true)]
+    pub scopes: Vec<String>,
+    /// Bind the token to a realm; repeat for several. None: every realm.
+    #[arg(long = "realm")]
+    pub realms: Vec<String>,
+    /// Expiry, RFC 3339.
+    #[arg(long)]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// The small realistic demo data set (3 realms, ~200 users, 90 days of history).
+    #[arg(long)]
+    pub demo: bool,
+}

@@ -1,0 +1,292 @@
+//! API tokens: issue, list, revoke, and authenticate bearer secrets.
+//!
+//! A secret reads `hc_<lookup>_<key>`. `lookup` finds the row; the SHA-256 of
+//! the whole secret is compared with the stored hash in constant time, so
+//! neither the database index nor the comparison leaks how much matched.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use entity::api_token;
+use rand::RngCore;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::audit::{self, NewEvent, Resource};
+use super::directory::Realms;
+use super::directory::normalize_realm;
+use super::{Error, Principal, RealmAccess, Result, Scope, Scopes};
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::time::{from_micros, to_micros};
+
+/// A token as listed (never with its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: i32,
+    pub name: String,
+    pub scopes: Scopes,
+    pub realms: RealmAccess,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_token::Model> for ApiToken {
+    fn from(m: api_token::Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            scopes: Scopes::decode(&m.scopes),
+            realms: RealmAccess::decode(m.realms.as_deref()),
+            created_at: from_micros(m.created_at),
+            last_used_at: m.last_used_at.map(from_micros),
+            expires_at: m.expires_at.map(from_micros),
+            revoked_at: m.revoked_at.map(from_micros),
+        }
+    }
+}
+
+/// A token to issue.
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// None: the caller's own realms (every realm for an unbound caller).
+    pub realms: Option<Vec<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// How long `last_used_at` may lag behind, to keep writes off the hot path.
+const LAST_USED_GRANULARITY_MICROS: i64 = 60_000_000;
+
+fn hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_part(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn split_secret(secret: &str) -> Option<&str> {
+    let rest = secret.strip_prefix("hc_")?;
+    let (lookup, key) = rest.split_once('_')?;
+    (!lookup.is_empty() && !key.is_empty()).then_some(lookup)
+}
+
+#[derive(Clone)]
+pub struct ApiTokens {
+    db: Db,
+    clock: SharedClock,
+}
+
+impl ApiTokens {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    /// The caller behind a bearer secret, or UNAUTHENTICATED.
+    pub async fn authenticate(&self, secret: &str, ip_address: Option<String>) -> Result<Principal> {
+        let invalid = || Error::Unauthenticated("invalid API token".to_owned());
+        let lookup = split_secret(secret).ok_or_else(invalid)?;
+        let row = api_token::Entity::find()
+            .filter(api_token::Column::Lookup.eq(lookup))
+            .one(self.db.conn())
+            .await?
+            .ok_or_else(invalid)?;
+        let matches: bool = hash(secret).as_bytes().ct_eq(row.secret_hash.as_bytes()).into();
+        if !matches {
+            return Err(invalid());
+        }
+        let now = to_micros(self.clock.now());
+        if row.revoked_at.is_some() {
+            return Err(Error::Unauthenticated("this API token was revoked".to_owned()));
+        }
+        if row.expires_at.is_some_and(|at| at <= now) {
+            return Err(Error::Unauthenticated("this API token has expired".to_owned()));
+        }
+        if row
+            .last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_GRANULARITY_MICROS)
+        {
+            self.touch(row.id, now);
+        }
+        Ok(Principal {
+            token_id: Some(row.id),
+            name: row.name,
+            scopes: Scopes::decode(&row.scopes),
+            realms: RealmAccess::decode(row.realms.as_deref()),
+            ip_address,
+        })
+    }
+
+    /// Records use in the background: a lost update only makes
+    /// `lastUsedAt` a minute staler.
+    fn touch(&self, id: i32, now: i64) {
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let result = api_token::Entity::update_many()
+                .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
+                .filter(api_token::Column::Id.eq(id))
+                .exec(db.conn())
+                .await;
+            if let Err(err) = result {
+                tracing::warn!(%err, token_id = id, "could not record API token use");
+            }
+        });
+    }
+
+    pub async fn count(&self) -> Result<u64> {
+        Ok(api_token::Entity::find().count(self.db.conn()).await?)
+    }
+
+    /// Issues a token no more powerful than the caller. Returns it with its secret.
+    pub async fn create(&self, actor: &Principal, input: NewApiToken) -> Result<(ApiToken, String)> {
+        actor.require(Scope::ApiTokensManage)?;
+        let name = input.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::bad_input("input.name", "a token name has 1 to 200 characters"));
+        }
+        if input.scopes.is_empty() {
+            return Err(Error::bad_input("input.scopes", "give the token at least one scope"));
+        }
+        let scopes = Scopes::new(input.scopes);
+        if !actor.scopes.covers(&scopes) {
+            return Err(Error::forbidden(
+                "a token cannot be given scopes its creator does not hold",
+            ));
+        }
+        let now = self.clock.now();
+        if input.expires_at.is_some_and(|at| at <= now) {
+            return Err(Error::bad_input("input.expiresAt", "expiresAt must be in the future"));
+        }
+        let tx = self.db.write().await?;
+        let realms = match input.realms {
+            None => actor.realms.clone(),
+            Some(names) => {
+                let known = Realms::load(&tx).await?;
+                let mut set = std::collections::BTreeSet::new();
+                for name in names {
+                    let realm = known.resolve(&normalize_realm(&name), "input.realms")?;
+                    set.insert(realm.name.clone());
+                }
+                RealmAccess::Only(set)
+            }
+        };
+        if !actor.realms.covers(&realms) {
+            return Err(Error::forbidden(
+                "a token cannot be bound to realms its creator may not access",
+            ));
+        }
+        let lookup = random_part(9);
+        let secret = format!("hc_{lookup}_{}", random_part(32));
+        let row = api_token::ActiveModel {
+            name: Set(name.clone()),
+            lookup: Set(lookup),
+            secret_hash: Set(hash(&secret)),
+            scopes: Set(scopes.encode()),
+            realms: Set(realms.encode()),
+            created_at: Set(to_micros(now)),
+            last_used_at: Set(None),
+            expires_at: Set(input.expires_at.map(to_micros)),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await?;
+        audit::record(
+            &tx,
+            actor,
+            now,
+            NewEvent {
+                event: "api_token.created",
+                realm: None,
+                resources: vec![Resource::new("api_token", &name, row.id)],
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((row.into(), secret))
+    }
+
+    /// Tokens the caller may manage: those bound within the caller's realms.
+    pub async fn list(&self, actor: &Principal) -> Result<Vec<ApiToken>> {
+        actor.require(Scope::ApiTokensManage)?;
+        let rows = api_token::Entity::find()
+            .order_by_asc(api_token::Column::Id)
+            .all(self.db.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(ApiToken::from)
+            .filter(|t| actor.realms.covers(&t.realms))
+            .collect())
+    }
+
+    pub async fn get(&self, actor: &Principal, id: i32) -> Result<Option<ApiToken>> {
+        actor.require(Scope::ApiTokensManage)?;
+        let Some(row) = api_token::Entity::find_by_id(id).one(self.db.conn()).await? else {
+            return Ok(None);
+        };
+        let token = ApiToken::from(row);
+        if !actor.realms.covers(&token.realms) {
+            return Err(Error::forbidden("this token may not manage that API token"));
+        }
+        Ok(Some(token))
+    }
+
+    /// Revokes a token at once. Revoking a revoked token changes nothing.
+    pub async fn revoke(&self, actor: &Principal, id: i32) -> Result<ApiToken> {
+        actor.require(Scope::ApiTokensManage)?;
+        let tx = self.db.write().await?;
+        let row = api_token::Entity::find_by_id(id)
+            .one(&tx)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("API token {id} does not exist")))?;
+        if !actor.realms.covers(&RealmAccess::decode(row.realms.as_deref())) {
+            return Err(Error::forbidden("this token may not manage that API token"));
+        }
+        if row.revoked_at.is_some() {
+            return Ok(row.into());
+        }
+        let now = self.clock.now();
+        let name = row.name.clone();
+        let mut active: api_token::ActiveModel = row.into();
+        active.revoked_at = Set(Some(to_micros(now)));
+        let row = active.update(&tx).await?;
+        audit::record(
+            &tx,
+            actor,
+            now,
+            NewEvent {
+                event: "api_token.revoked",
+                realm: None,
+                resources: vec![Resource::new("api_token", &name, id)],
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_split_into_lookup_and_key() {
+        assert_eq!(split_secret("hc_abc_def"), Some("abc"));
+        assert_eq!(split_secret("hc_abc_"), None);
+        assert_eq!(split_secret("Bearer"), None);
+        assert_eq!(hash("x").len(), 64);
+    }
+}

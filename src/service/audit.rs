@@ -1,0 +1,95 @@
+//! The activity log: one event per mutation, token issue/revoke and failed
+//! authentication, written in the same transaction as the change it records.
+
+use chrono::{DateTime, Utc};
+use entity::audit_event;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use serde::Serialize;
+
+use super::{Principal, Result};
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::time::to_micros;
+
+/// Something an event is about.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub id: Option<String>,
+}
+
+impl Resource {
+    pub fn new(kind: &str, name: impl Into<String>, id: impl ToString) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            name: name.into(),
+            id: Some(id.to_string()),
+        }
+    }
+}
+
+/// One event to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub event: &'a str,
+    pub realm: Option<&'a str>,
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Clone)]
+pub struct Audit {
+    db: Db,
+    clock: SharedClock,
+}
+
+impl Audit {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock }
+    }
+
+    /// Records a failed authentication (outside any transaction).
+    pub async fn auth_failed(&self, reason: &str, ip_address: Option<String>) -> Result<()> {
+        let event = audit_event::ActiveModel {
+            occurred_at: Set(to_micros(self.clock.now())),
+            realm: Set(None),
+            event: Set("auth.failed".to_owned()),
+            actor_id: Set(None),
+            actor: Set(None),
+            ip_address: Set(ip_address),
+            resources: Set(
+                serde_json::to_string(&[Resource {
+                    kind: "reason".to_owned(),
+                    name: reason.to_owned(),
+                    id: None,
+                }])
+                .unwrap_or_else(|_| "[]".to_owned()),
+            ),
+            ..Default::default()
+        };
+        event.insert(self.db.conn()).await?;
+        Ok(())
+    }
+}
+
+/// Writes `event` by `actor` at `at` on `conn` (usually the change's transaction).
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Principal,
+    at: DateTime<Utc>,
+    event: NewEvent<'_>,
+) -> Result<()> {
+    let row = audit_event::ActiveModel {
+        occurred_at: Set(to_micros(at)),
+        realm: Set(event.realm.map(str::to_owned)),
+        event: Set(event.event.to_owned()),
+        actor_id: Set(None),
+        actor: Set(Some(actor.name.clone())),
+        ip_address: Set(actor.ip_address.clone()),
+        resources: Set(serde_json::to_string(&event.resources).unwrap_or_else(|_| "[]".to_owned())),
+        ..Default::default()
+    };
+    row.insert(conn).await?;
+    Ok(())
+}

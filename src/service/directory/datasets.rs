@@ -1,0 +1,135 @@
+//! Datasets: per-realm collections users hold dataset roles on.
+
+use entity::dataset;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Order, QueryFilter, Set,
+};
+
+use super::{Dataset, Directory, Realms};
+use crate::service::audit::{self, NewEvent, Resource};
+use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
+use crate::service::{Error, Principal, RealmAccess, Result, Scope};
+use crate::time::{from_micros, to_micros};
+
+fn to_dataset(realms: &Realms, m: dataset::Model) -> Dataset {
+    Dataset {
+        realm: realms.realm(m.realm_id),
+        id: m.id,
+        name: m.name,
+        created_at: from_micros(m.created_at),
+    }
+}
+
+/// Datasets the caller may see, optionally in one realm, by id.
+#[derive(Debug, Clone)]
+pub struct DatasetQuery {
+    condition: Condition,
+}
+
+impl Directory {
+    fn dataset_scope(&self, actor: &Principal, realms: &Realms, realm: Option<&str>) -> Result<DatasetQuery> {
+        actor.require(Scope::UsersRead)?;
+        let condition = match (realm, &actor.realms) {
+            (Some(name), _) => {
+                let realm = realms.resolve(name, "realm")?;
+                actor.require_realm(&realm.name)?;
+                Condition::all().add(dataset::Column::RealmId.eq(realm.id))
+            }
+            (None, RealmAccess::All) => Condition::all(),
+            (None, RealmAccess::Only(names)) => Condition::all().add(
+                dataset::Column::RealmId
+                    .is_in(names.iter().filter_map(|n| realms.by_name(n)).map(|r| r.id)),
+            ),
+        };
+        Ok(DatasetQuery { condition })
+    }
+
+    pub async fn datasets(
+        &self,
+        actor: &Principal,
+        realm: Option<&str>,
+        args: &PageArgs,
+    ) -> Result<(Page<Dataset>, DatasetQuery)> {
+        let realms = Realms::load(self.db.conn()).await?;
+        let query = self.dataset_scope(actor, &realms, realm)?;
+        let keyset = Keyset {
+            name: "datasets",
+            columns: vec![dataset::Column::Id],
+            order: Order::Asc,
+        };
+        let page = page::paginate(
+            self.db.conn(),
+            dataset::Entity::find().filter(query.condition.clone()),
+            &keyset,
+            args,
+            |m| vec![KeyPart::Int(m.id.into())],
+        )
+        .await?;
+        Ok((page.map(|m| to_dataset(&realms, m)), query))
+    }
+
+    pub async fn count_datasets(&self, query: &DatasetQuery) -> Result<i64> {
+        page::count(
+            self.db.conn(),
+            dataset::Entity::find().filter(query.condition.clone()),
+        )
+        .await
+    }
+
+    pub async fn dataset_by_id(&self, actor: &Principal, id: i32) -> Result<Option<Dataset>> {
+        actor.require(Scope::UsersRead)?;
+        let Some(row) = dataset::Entity::find_by_id(id).one(self.db.conn()).await? else {
+            return Ok(None);
+        };
+        let realms = Realms::load(self.db.conn()).await?;
+        let dataset = to_dataset(&realms, row);
+        actor.require_realm(&dataset.realm.name)?;
+        Ok(Some(dataset))
+    }
+
+    pub async fn create_dataset(&self, actor: &Principal, realm: &str, name: &str) -> Result<Dataset> {
+        actor.require(Scope::UsersWrite)?;
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::bad_input("name", "a dataset name has 1 to 200 characters"));
+        }
+        let now = self.clock.now();
+        let tx = self.db.write().await?;
+        let realms = Realms::load(&tx).await?;
+        let realm = realms.resolve(realm, "realm")?;
+        actor.require_realm(&realm.name)?;
+        let taken = dataset::Entity::find()
+            .filter(dataset::Column::RealmId.eq(realm.id))
+            .filter(dataset::Column::Name.eq(&name))
+            .one(&tx)
+            .await?
+            .is_some();
+        if taken {
+            return Err(Error::conflict(
+                "name",
+                format!("realm '{}' already has a dataset named '{name}'", realm.name),
+            ));
+        }
+        let row = dataset::ActiveModel {
+            realm_id: Set(realm.id),
+            name: Set(name.clone()),
+            created_at: Set(to_micros(now)),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await?;
+        audit::record(
+            &tx,
+            actor,
+            now,
+            NewEvent {
+                event: "dataset.created",
+                realm: Some(&realm.name),
+                resources: vec![Resource::new("dataset", &name, row.id)],
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(to_dataset(&realms, row))
+    }
+}

@@ -1,0 +1,229 @@
+//! A user's state, and what changed between two states.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UserStatus {
+    Active,
+    Dormant,
+    Suspended,
+}
+
+impl UserStatus {
+    pub const ALL: [UserStatus; 3] = [Self::Active, Self::Dormant, Self::Suspended];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Dormant => "DORMANT",
+            Self::Suspended => "SUSPENDED",
+        }
+    }
+
+    /// False exactly when suspended.
+    pub fn enabled(self) -> bool {
+        self != Self::Suspended
+    }
+}
+
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for UserStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown status '{s}'"))
+    }
+}
+
+/// A user's role on one dataset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DatasetRole {
+    pub dataset_id: i32,
+    pub dataset_name: String,
+    pub role: String,
+}
+
+/// The kinds of change one history entry can record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChangeType {
+    Created,
+    Enablement,
+    Status,
+    AppRole,
+    DatasetRole,
+    Profile,
+    Deleted,
+}
+
+impl ChangeType {
+    pub const ALL: [ChangeType; 7] = [
+        Self::Created,
+        Self::Enablement,
+        Self::Status,
+        Self::AppRole,
+        Self::DatasetRole,
+        Self::Profile,
+        Self::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Enablement => "ENABLEMENT",
+            Self::Status => "STATUS",
+            Self::AppRole => "APP_ROLE",
+            Self::DatasetRole => "DATASET_ROLE",
+            Self::Profile => "PROFILE",
+            Self::Deleted => "DELETED",
+        }
+    }
+
+    pub fn encode(types: &[ChangeType]) -> String {
+        types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn decode(stored: &str) -> Vec<ChangeType> {
+        stored
+            .split(',')
+            .filter_map(|s| Self::ALL.into_iter().find(|t| t.as_str() == s))
+            .collect()
+    }
+}
+
+/// Everything history records about a user at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    pub email: String,
+    pub name: String,
+    pub status: UserStatus,
+    pub roles: BTreeSet<String>,
+    /// dataset id → (dataset name, role)
+    pub datasets: BTreeMap<i32, (String, String)>,
+}
+
+impl UserState {
+    pub fn roles_vec(&self) -> Vec<String> {
+        self.roles.iter().cloned().collect()
+    }
+
+    pub fn datasets_vec(&self) -> Vec<DatasetRole> {
+        datasets_vec(&self.datasets)
+    }
+
+    /// What changed from `self` to `after`, in the enum's order.
+    pub fn diff(&self, after: &UserState) -> Vec<ChangeType> {
+        let mut changes = Vec::new();
+        if self.status.enabled() != after.status.enabled() {
+            changes.push(ChangeType::Enablement);
+        }
+        if self.status != after.status {
+            changes.push(ChangeType::Status);
+        }
+        if self.roles != after.roles {
+            changes.push(ChangeType::AppRole);
+        }
+        if self.datasets != after.datasets {
+            changes.push(ChangeType::DatasetRole);
+        }
+        if self.email != after.email || self.name != after.name {
+            changes.push(ChangeType::Profile);
+        }
+        changes
+    }
+}
+
+pub fn datasets_vec(datasets: &BTreeMap<i32, (String, String)>) -> Vec<DatasetRole> {
+    datasets
+        .iter()
+        .map(|(id, (name, role))| DatasetRole {
+            dataset_id: *id,
+            dataset_name: name.clone(),
+            role: role.clone(),
+        })
+        .collect()
+}
+
+/// Stored form of a role list: a JSON array of names, sorted.
+pub fn encode_roles(roles: &BTreeSet<String>) -> String {
+    serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub fn decode_roles(stored: &str) -> Vec<String> {
+    serde_json::from_str(stored).unwrap_or_default()
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredDatasetRole(i32, String, String);
+
+/// Stored form of dataset roles: a JSON array of `[id, name, role]`, by id.
+pub fn encode_datasets(datasets: &BTreeMap<i32, (String, String)>) -> String {
+    let rows: Vec<StoredDatasetRole> = datasets
+        .iter()
+        .map(|(id, (name, role))| StoredDatasetRole(*id, name.clone(), role.clone()))
+        .collect();
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub fn decode_datasets(stored: &str) -> Vec<DatasetRole> {
+    let rows: Vec<StoredDatasetRole> = serde_json::from_str(stored).unwrap_or_default();
+    rows.into_iter()
+        .map(|StoredDatasetRole(dataset_id, dataset_name, role)| DatasetRole {
+            dataset_id,
+            dataset_name,
+            role,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(status: UserStatus, roles: &[&str]) -> UserState {
+        UserState {
+            email: "a@example.com".into(),
+            name: "A".into(),
+            status,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            datasets: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn suspension_is_a_status_and_an_enablement_change() {
+        let before = state(UserStatus::Active, &[]);
+        let after = state(UserStatus::Suspended, &[]);
+        assert_eq!(
+            before.diff(&after),
+            vec![ChangeType::Enablement, ChangeType::Status]
+        );
+        let dormant = state(UserStatus::Dormant, &[]);
+        assert_eq!(before.diff(&dormant), vec![ChangeType::Status]);
+        assert!(before.diff(&before).is_empty());
+    }
+
+    #[test]
+    fn stored_forms_round_trip() {
+        let mut s = state(UserStatus::Active, &["TEAM_USER", "APP_ADMIN"]);
+        s.datasets.insert(3, ("Invoices".into(), "ANALYST".into()));
+        assert_eq!(decode_roles(&encode_roles(&s.roles)), s.roles_vec());
+        assert_eq!(decode_datasets(&encode_datasets(&s.datasets)), s.datasets_vec());
+        let types = vec![ChangeType::Created, ChangeType::AppRole];
+        assert_eq!(ChangeType::decode(&ChangeType::encode(&types)), types);
+    }
+}

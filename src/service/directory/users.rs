@@ -1,0 +1,277 @@
+//! Reading users as they stand now.
+
+use std::collections::{BTreeMap, HashMap};
+
+use entity::{dataset, user, user_dataset_role, user_role};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder};
+
+use super::{Directory, Realms, User, UserStatus};
+use crate::service::filter::{FilterContext, FilterTarget, UserFilter, realm_scope};
+use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
+use crate::service::{Error, Principal, Result, Scope};
+use crate::time::from_micros;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserOrderField {
+    #[default]
+    UserId,
+    Email,
+    Name,
+    CreatedAt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserOrder {
+    pub field: UserOrderField,
+    pub direction: Order,
+}
+
+impl Default for UserOrder {
+    fn default() -> Self {
+        Self {
+            field: UserOrderField::UserId,
+            direction: Order::Asc,
+        }
+    }
+}
+
+/// How `user(...)` names a user.
+#[derive(Debug, Clone)]
+pub enum UserLookup {
+    Id(i32),
+    Email { email: String, realm: Option<String> },
+}
+
+/// The filter on the `users` table.
+pub(crate) struct UsersTable;
+
+impl FilterTarget for UsersTable {
+    fn user_id(&self, ids: Vec<i32>) -> SimpleExpr {
+        user::Column::Id.is_in(ids)
+    }
+    fn email(&self, emails: Vec<String>) -> SimpleExpr {
+        user::Column::Email.is_in(emails)
+    }
+    fn realm_id(&self, ids: Vec<i32>) -> SimpleExpr {
+        user::Column::RealmId.is_in(ids)
+    }
+    fn status(&self, statuses: Vec<String>) -> SimpleExpr {
+        user::Column::Status.is_in(statuses)
+    }
+    fn role(&self, roles: Vec<String>) -> SimpleExpr {
+        let app = Query::select()
+            .column(user_role::Column::UserId)
+            .from(user_role::Entity)
+            .and_where(user_role::Column::Role.is_in(roles.clone()))
+            .to_owned();
+        let data = Query::select()
+            .column(user_dataset_role::Column::UserId)
+            .from(user_dataset_role::Entity)
+            .and_where(user_dataset_role::Column::Role.is_in(roles))
+            .to_owned();
+        Expr::col(user::Column::Id)
+            .in_subquery(app)
+            .or(Expr::col(user::Column::Id).in_subquery(data))
+    }
+}
+
+/// A resolved `users` query: which rows, without paging (for `totalCount`).
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    condition: Condition,
+}
+
+impl Directory {
+    pub async fn users(
+        &self,
+        actor: &Principal,
+        filter: Option<&UserFilter>,
+        order: UserOrder,
+        args: &PageArgs,
+    ) -> Result<(Page<User>, UserQuery)> {
+        actor.require(Scope::UsersRead)?;
+        page::validate(args)?;
+        let db = self.db.conn();
+        let realms = Realms::load(db).await?;
+        let mut condition = Condition::all()
+            .add(user::Column::DeletedAt.is_null())
+            .add(realm_scope(&UsersTable, &realms, actor));
+        if let Some(filter) = filter {
+            let cx = FilterContext {
+                realms: &realms,
+                catalog: &self.catalog,
+                actor,
+                field: "filter",
+            };
+            condition = condition.add(filter.condition(&UsersTable, &cx)?);
+        }
+        let (name, columns) = match order.field {
+            UserOrderField::UserId => ("users:id", vec![user::Column::Id]),
+            UserOrderField::Email => ("users:email", vec![user::Column::Email, user::Column::Id]),
+            UserOrderField::Name => ("users:name", vec![user::Column::Name, user::Column::Id]),
+            UserOrderField::CreatedAt => (
+                "users:created",
+                vec![user::Column::CreatedAt, user::Column::Id],
+            ),
+        };
+        let keyset = Keyset {
+            name,
+            columns,
+            order: order.direction.clone(),
+        };
+        let field = order.field;
+        let page = page::paginate(
+            db,
+            user::Entity::find().filter(condition.clone()),
+            &keyset,
+            args,
+            |m| {
+                let id = KeyPart::Int(m.id.into());
+                match field {
+                    UserOrderField::UserId => vec![id],
+                    UserOrderField::Email => vec![KeyPart::Text(m.email.clone()), id],
+                    UserOrderField::Name => vec![KeyPart::Text(m.name.clone()), id],
+                    UserOrderField::CreatedAt => vec![KeyPart::Int(m.created_at), id],
+                }
+            },
+        )
+        .await?;
+        let (cursors, rows): (Vec<_>, Vec<_>) = page.items.into_iter().unzip();
+        let users = hydrate(db, &realms, rows).await?;
+        let page = Page {
+            items: cursors.into_iter().zip(users).collect(),
+            has_next: page.has_next,
+            has_previous: page.has_previous,
+        };
+        Ok((page, UserQuery { condition }))
+    }
+
+    pub async fn count_users(&self, query: &UserQuery) -> Result<i64> {
+        page::count(
+            self.db.conn(),
+            user::Entity::find().filter(query.condition.clone()),
+        )
+        .await
+    }
+
+    /// A live user, or None (also for deleted users).
+    pub async fn user(&self, actor: &Principal, lookup: UserLookup) -> Result<Option<User>> {
+        actor.require(Scope::UsersRead)?;
+        let db = self.db.conn();
+        let realms = Realms::load(db).await?;
+        let mut query = user::Entity::find().filter(user::Column::DeletedAt.is_null());
+        match lookup {
+            UserLookup::Id(id) => query = query.filter(user::Column::Id.eq(id)),
+            UserLookup::Email { email, realm } => {
+                query = query.filter(user::Column::Email.eq(email.trim().to_lowercase()));
+                if let Some(name) = realm {
+                    let realm = realms.resolve(&name, "realm")?;
+                    actor.require_realm(&realm.name)?;
+                    query = query.filter(user::Column::RealmId.eq(realm.id));
+                } else {
+                    query = query.filter(realm_scope(&UsersTable, &realms, actor));
+                }
+            }
+        }
+        let rows = query.order_by_asc(user::Column::Id).all(db).await?;
+        if rows.len() > 1 {
+            return Err(Error::bad_input(
+                "realm",
+                "users with this email exist in several realms; name the realm",
+            ));
+        }
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        actor.require_realm(&realms.name(row.realm_id))?;
+        Ok(hydrate(db, &realms, vec![row]).await?.pop())
+    }
+
+    /// A user by id, deleted or not (for global ids and history links).
+    pub async fn user_any(&self, actor: &Principal, id: i32) -> Result<Option<User>> {
+        actor.require(Scope::UsersRead)?;
+        let db = self.db.conn();
+        let Some(row) = user::Entity::find_by_id(id).one(db).await? else {
+            return Ok(None);
+        };
+        let realms = Realms::load(db).await?;
+        actor.require_realm(&realms.name(row.realm_id))?;
+        Ok(hydrate(db, &realms, vec![row]).await?.pop())
+    }
+}
+
+/// Current roles and dataset roles per user id: three queries for any number of users.
+pub(crate) async fn load_access<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i32],
+) -> Result<(
+    HashMap<i32, Vec<String>>,
+    HashMap<i32, BTreeMap<i32, (String, String)>>,
+)> {
+    let mut roles: HashMap<i32, Vec<String>> = HashMap::new();
+    let mut datasets: HashMap<i32, BTreeMap<i32, (String, String)>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok((roles, datasets));
+    }
+    for row in user_role::Entity::find()
+        .filter(user_role::Column::UserId.is_in(ids.to_vec()))
+        .order_by_asc(user_role::Column::Role)
+        .all(db)
+        .await?
+    {
+        roles.entry(row.user_id).or_default().push(row.role);
+    }
+    let grants = user_dataset_role::Entity::find()
+        .filter(user_dataset_role::Column::UserId.is_in(ids.to_vec()))
+        .all(db)
+        .await?;
+    if !grants.is_empty() {
+        let mut dataset_ids: Vec<i32> = grants.iter().map(|g| g.dataset_id).collect();
+        dataset_ids.sort_unstable();
+        dataset_ids.dedup();
+        let names: HashMap<i32, String> = dataset::Entity::find()
+            .filter(dataset::Column::Id.is_in(dataset_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect();
+        for g in grants {
+            let name = names.get(&g.dataset_id).cloned().unwrap_or_default();
+            datasets
+                .entry(g.user_id)
+                .or_default()
+                .insert(g.dataset_id, (name, g.role));
+        }
+    }
+    Ok((roles, datasets))
+}
+
+/// Rows to users, with their roles and dataset roles, in the same order.
+pub(crate) async fn hydrate<C: ConnectionTrait>(
+    db: &C,
+    realms: &Realms,
+    rows: Vec<user::Model>,
+) -> Result<Vec<User>> {
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let (mut roles, mut datasets) = load_access(db, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| User {
+            roles: roles.remove(&m.id).unwrap_or_default(),
+            datasets: datasets
+                .remove(&m.id)
+                .map(|d| super::state::datasets_vec(&d))
+                .unwrap_or_default(),
+            realm: realms.realm(m.realm_id),
+            status: m.status.parse().unwrap_or(UserStatus::Active),
+            id: m.id,
+            email: m.email,
+            name: m.name,
+            created_at: from_micros(m.created_at),
+            updated_at: from_micros(m.updated_at),
+            deleted_at: m.deleted_at.map(from_micros),
+        })
+        .collect())
+}

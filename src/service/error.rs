@@ -1,0 +1,78 @@
+//! The domain's one error type. Adapters (GraphQL, HTTP) map it to their
+//! codes in one place each.
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input; `field` names the argument at fault (e.g. `input.email`).
+    #[error("{message}")]
+    BadInput { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    /// The input is well-formed but clashes with what exists.
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The database cannot be reached right now.
+    #[error("service unavailable: the database cannot be reached")]
+    Unavailable(#[source] DbErr),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+
+    /// True when a database error says a unique key was violated.
+    pub fn is_unique_violation(err: &DbErr) -> bool {
+        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+    }
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        let unreachable = match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+                matches!(
+                    e.as_ref(),
+                    sea_orm::sqlx::Error::Io(_)
+                        | sea_orm::sqlx::Error::PoolTimedOut
+                        | sea_orm::sqlx::Error::PoolClosed
+                )
+            }
+            _ => false,
+        };
+        if unreachable {
+            Self::Unavailable(err)
+        } else {
+            Self::Internal(err.into())
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The user filter shared by users, snapshots and the changelog: each given
+//! field must match (any of its values), `and` needs every sub-filter, `or`
+//! any of them (Indico's UserReportFilter, with nesting).
+
+use sea_orm::Condition;
+use sea_orm::sea_query::SimpleExpr;
+
+use super::directory::{RoleCatalog, Realms, UserStatus};
+use super::{Principal, RealmAccess, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub user_id: Option<Vec<i32>>,
+    pub user_email: Option<Vec<String>>,
+    pub realm: Option<Vec<String>>,
+    pub status: Option<Vec<UserStatus>>,
+    pub role: Option<Vec<String>>,
+    pub and: Vec<UserFilter>,
+    pub or: Vec<UserFilter>,
+}
+
+/// How a filter's fields read on one table.
+pub trait FilterTarget {
+    fn user_id(&self, ids: Vec<i32>) -> SimpleExpr;
+    fn email(&self, emails: Vec<String>) -> SimpleExpr;
+    fn realm_id(&self, ids: Vec<i32>) -> SimpleExpr;
+    fn status(&self, statuses: Vec<String>) -> SimpleExpr;
+    /// Holds any of `roles` (app or dataset roles, catalog spelling).
+    fn role(&self, roles: Vec<String>) -> SimpleExpr;
+}
+
+/// What resolving names needs: the realms, the role catalog, the caller.
+pub struct FilterContext<'a> {
+    pub realms: &'a Realms,
+    pub catalog: &'a RoleCatalog,
+    pub actor: &'a Principal,
+    /// The argument's name, for errors (e.g. `filter`).
+    pub field: &'a str,
+}
+
+impl UserFilter {
+    /// The SQL condition, validating names: an unknown realm or role is
+    /// BAD_USER_INPUT naming the field, a realm the caller may not see FORBIDDEN.
+    pub fn condition(&self, target: &dyn FilterTarget, cx: &FilterContext<'_>) -> Result<Condition> {
+        let mut all = Condition::all();
+        if let Some(ids) = &self.user_id {
+            all = all.add(target.user_id(ids.clone()));
+        }
+        if let Some(emails) = &self.user_email {
+            all = all.add(target.email(
+                emails.iter().map(|e| e.trim().to_lowercase()).collect(),
+            ));
+        }
+        if let Some(names) = &self.realm {
+            let field = format!("{}.realm", cx.field);
+            let mut ids = Vec::with_capacity(names.len());
+            for name in names {
+                let realm = cx.realms.resolve(name, &field)?;
+                cx.actor.require_realm(&realm.name)?;
+                ids.push(realm.id);
+            }
+            all = all.add(target.realm_id(ids));
+        }
+        if let Some(statuses) = &self.status {
+            all = all.add(target.status(
+                statuses.iter().map(|s| s.as_str().to_owned()).collect(),
+            ));
+        }
+        if let Some(roles) = &self.role {
+            let field = format!("{}.role", cx.field);
+            let roles = roles
+                .iter()
+                .map(|r| cx.catalog.any(r, &field))
+                .collect::<Result<Vec<_>>>()?;
+            all = all.add(target.role(roles));
+        }
+        for (i, sub) in self.and.iter().enumerate() {
+            let field = format!("{}.AND[{i}]", cx.field);
+            all = all.add(sub.condition(target, &FilterContext { field: &field, ..*cx })?);
+        }
+        if !self.or.is_empty() {
+            let mut any = Condition::any();
+            for (i, sub) in self.or.iter().enumerate() {
+                let field = format!("{}.OR[{i}]", cx.field);
+                any = any.add(sub.condition(target, &FilterContext { field: &field, ..*cx })?);
+            }
+            all = all.add(any);
+        }
+        Ok(all)
+    }
+}
+
+/// Restricts rows to the realms the caller may see.
+pub fn realm_scope(target: &dyn FilterTarget, realms: &Realms, actor: &Principal) -> Condition {
+    match &actor.realms {
+        RealmAccess::All => Condition::all(),
+        RealmAccess::Only(names) => Condition::all().add(target.realm_id(
+            names
+                .iter()
+                .filter_map(|n| realms.by_name(n))
+                .map(|r| r.id)
+                .collect(),
+        )),
+    }
+}

@@ -1,0 +1,183 @@
+//! User history: writing one entry per change (inside the change's
+//! transaction) and reading it back.
+
+use chrono::{DateTime, Utc};
+use entity::{user, user_change};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, Set,
+};
+
+use super::directory::state::{decode_datasets, decode_roles, encode_datasets, encode_roles};
+use super::directory::{ChangeType, DatasetRole, Realms, UserState, UserStatus};
+use super::page::{self, KeyPart, Keyset, Page, PageArgs};
+use super::{Error, Principal, Result, Scope};
+use crate::db::Db;
+use crate::time::{from_micros, to_micros};
+
+/// One change to one user, with the state before and after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserChange {
+    pub id: i64,
+    pub date: DateTime<Utc>,
+    pub user_id: i32,
+    pub user_email: String,
+    pub realm: String,
+    pub updater: Option<String>,
+    pub previous_status: Option<UserStatus>,
+    pub status: UserStatus,
+    pub previous_roles: Vec<String>,
+    pub roles: Vec<String>,
+    pub previous_datasets: Vec<DatasetRole>,
+    pub datasets: Vec<DatasetRole>,
+    pub changes_made: Vec<ChangeType>,
+}
+
+/// What `record_change` writes.
+pub(crate) struct ChangeRecord<'a> {
+    /// The user row after the change.
+    pub user: &'a user::Model,
+    pub before: Option<&'a UserState>,
+    pub after: &'a UserState,
+    pub changes: &'a [ChangeType],
+    pub at: DateTime<Utc>,
+    pub actor: &'a Principal,
+    pub deleted: bool,
+}
+
+/// Appends a history entry and closes the validity interval of the previous one.
+pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<'_>) -> Result<()> {
+    let at = to_micros(rec.at);
+    user_change::Entity::update_many()
+        .col_expr(user_change::Column::ValidTo, Expr::value(at))
+        .filter(user_change::Column::UserId.eq(rec.user.id))
+        .filter(user_change::Column::ValidTo.is_null())
+        .exec(db)
+        .await?;
+    let (previous_status, previous_roles, previous_datasets) = match rec.before {
+        Some(b) => (
+            Some(b.status.as_str().to_owned()),
+            encode_roles(&b.roles),
+            encode_datasets(&b.datasets),
+        ),
+        None => (None, "[]".to_owned(), "[]".to_owned()),
+    };
+    user_change::ActiveModel {
+        changed_at: Set(at),
+        valid_to: Set(None),
+        user_id: Set(rec.user.id),
+        realm_id: Set(rec.user.realm_id),
+        user_email: Set(rec.after.email.clone()),
+        user_name: Set(rec.after.name.clone()),
+        user_created_at: Set(rec.user.created_at),
+        actor_token_id: Set(rec.actor.token_id),
+        actor_name: Set(Some(rec.actor.name.clone())),
+        previous_status: Set(previous_status),
+        status: Set(rec.after.status.as_str().to_owned()),
+        previous_roles: Set(previous_roles),
+        roles: Set(encode_roles(&rec.after.roles)),
+        previous_datasets: Set(previous_datasets),
+        datasets: Set(encode_datasets(&rec.after.datasets)),
+        changes_made: Set(ChangeType::encode(rec.changes)),
+        deleted: Set(rec.deleted),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub(crate) fn to_change(realms: &Realms, m: user_change::Model) -> UserChange {
+    UserChange {
+        id: m.id,
+        date: from_micros(m.changed_at),
+        user_id: m.user_id,
+        user_email: m.user_email,
+        realm: realms.name(m.realm_id),
+        updater: m.actor_name,
+        previous_status: m.previous_status.and_then(|s| s.parse().ok()),
+        status: m.status.parse().unwrap_or(UserStatus::Active),
+        previous_roles: decode_roles(&m.previous_roles),
+        roles: decode_roles(&m.roles),
+        previous_datasets: decode_datasets(&m.previous_datasets),
+        datasets: decode_datasets(&m.datasets),
+        changes_made: ChangeType::decode(&m.changes_made),
+    }
+}
+
+/// A resolved changelog query, for `totalCount`.
+#[derive(Debug, Clone)]
+pub struct ChangeQuery {
+    condition: Condition,
+}
+
+#[derive(Clone)]
+pub struct History {
+    db: Db,
+}
+
+fn changelog_keyset(order: Order) -> Keyset<user_change::Entity> {
+    Keyset {
+        name: "changes",
+        columns: vec![user_change::Column::ChangedAt, user_change::Column::Id],
+        order,
+    }
+}
+
+fn change_key(m: &user_change::Model) -> Vec<KeyPart> {
+    vec![KeyPart::Int(m.changed_at), KeyPart::Int(m.id)]
+}
+
+impl History {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// One user's changes, oldest first.
+    pub async fn user_changes(
+        &self,
+        actor: &Principal,
+        user_id: i32,
+        args: &PageArgs,
+    ) -> Result<(Page<UserChange>, ChangeQuery)> {
+        actor.require(Scope::ChangelogRead)?;
+        let db = self.db.conn();
+        let realms = Realms::load(db).await?;
+        let owner = user::Entity::find_by_id(user_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("user {user_id} does not exist")))?;
+        actor.require_realm(&realms.name(owner.realm_id))?;
+        let condition = Condition::all().add(user_change::Column::UserId.eq(user_id));
+        let page = page::paginate(
+            db,
+            user_change::Entity::find().filter(condition.clone()),
+            &changelog_keyset(Order::Asc),
+            args,
+            change_key,
+        )
+        .await?;
+        Ok((page.map(|m| to_change(&realms, m)), ChangeQuery { condition }))
+    }
+
+    pub async fn count(&self, query: &ChangeQuery) -> Result<i64> {
+        page::count(
+            self.db.conn(),
+            user_change::Entity::find().filter(query.condition.clone()),
+        )
+        .await
+    }
+
+    /// One change by id (for global ids).
+    pub async fn change(&self, actor: &Principal, id: i64) -> Result<Option<UserChange>> {
+        actor.require(Scope::ChangelogRead)?;
+        let db = self.db.conn();
+        let Some(row) = user_change::Entity::find_by_id(id).one(db).await? else {
+            return Ok(None);
+        };
+        let realms = Realms::load(db).await?;
+        let change = to_change(&realms, row);
+        actor.require_realm(&change.realm)?;
+        Ok(Some(change))
+    }
+}

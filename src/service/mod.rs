@@ -1,0 +1,45 @@
+//! The domain. No GraphQL types here: every adapter calls these services, and
+//! every rule (scopes, realm bindings, validation, history) lives here.
+
+pub mod api_tokens;
+pub mod audit;
+pub mod auth;
+pub mod directory;
+mod error;
+pub mod filter;
+pub mod history;
+pub mod page;
+
+use std::sync::Arc;
+
+pub use auth::{Principal, RealmAccess, Scope, Scopes};
+pub use error::{Error, Result};
+
+use crate::clock::SharedClock;
+use crate::db::Db;
+
+/// Every service, sharing one pool and one clock.
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub directory: directory::Directory,
+    pub history: history::History,
+    pub api_tokens: api_tokens::ApiTokens,
+    pub audit: audit::Audit,
+}
+
+impl Services {
+    /// Builds the services over a migrated database.
+    pub async fn new(db: Db, clock: SharedClock) -> Result<Self> {
+        let catalog = Arc::new(directory::RoleCatalog::load(&db).await?);
+        Ok(Self {
+            directory: directory::Directory::new(db.clone(), clock.clone(), catalog),
+            history: history::History::new(db.clone()),
+            api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
+            audit: audit::Audit::new(db.clone(), clock.clone()),
+            db,
+            clock,
+        })
+    }
+}

@@ -1,0 +1,298 @@
+//! One keyset pagination function for every connection (Relay Cursor
+//! Connections: https://relay.dev/graphql/connections.htm).
+//!
+//! Rows are ordered by a list of key columns ending in a unique one; a cursor
+//! is the opaque encoding of a row's key, so a page costs one index range scan
+//! at any depth and a cursor stays valid while rows are inserted. `first + 1`
+//! (or `last + 1`) rows are fetched to know whether more follow; whether rows
+//! precede the page is asked with one `LIMIT 1` probe, so both flags are exact.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, Value,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Error, Result};
+
+pub const DEFAULT_PAGE_SIZE: i32 = 50;
+pub const MAX_PAGE_SIZE: i32 = 1000;
+
+/// Relay's four paging arguments, as given.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+/// One page of rows, each with its cursor.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<(String, T)>,
+    pub has_next: bool,
+    pub has_previous: bool,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(|(c, t)| (c, f(t))).collect(),
+            has_next: self.has_next,
+            has_previous: self.has_previous,
+        }
+    }
+}
+
+/// One part of a row's sort key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyPart {
+    Int(i64),
+    Text(String),
+}
+
+impl From<KeyPart> for Value {
+    fn from(part: KeyPart) -> Self {
+        match part {
+            KeyPart::Int(i) => Value::BigInt(Some(i)),
+            KeyPart::Text(s) => Value::String(Some(s)),
+        }
+    }
+}
+
+/// How a connection orders its rows: a name (cursors of one ordering are
+/// rejected by another), the key columns, and the direction.
+pub struct Keyset<E: EntityTrait> {
+    pub name: &'static str,
+    pub columns: Vec<E::Column>,
+    pub order: Order,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorData(String, Vec<KeyPart>);
+
+fn encode_cursor(name: &str, key: Vec<KeyPart>) -> String {
+    let json = serde_json::to_vec(&CursorData(name.to_owned(), key)).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(name: &str, arity: usize, cursor: &str, field: &str) -> Result<Vec<KeyPart>> {
+    let malformed = || Error::bad_input(field, format!("malformed cursor '{cursor}'"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| malformed())?;
+    let CursorData(kind, key) = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
+    if kind != name || key.len() != arity {
+        return Err(Error::bad_input(
+            field,
+            format!("cursor '{cursor}' does not belong to this list or ordering"),
+        ));
+    }
+    Ok(key)
+}
+
+/// Validated paging: which way, how many, and the bounds.
+struct Plan {
+    backward: bool,
+    limit: u64,
+    after: Option<Vec<KeyPart>>,
+    before: Option<Vec<KeyPart>>,
+}
+
+fn check_size(value: Option<i32>, field: &str) -> Result<Option<u64>> {
+    match value {
+        None => Ok(None),
+        Some(n) if (0..=MAX_PAGE_SIZE).contains(&n) => Ok(Some(n as u64)),
+        Some(n) => Err(Error::bad_input(
+            field,
+            format!("{field} must be between 0 and {MAX_PAGE_SIZE}, got {n}"),
+        )),
+    }
+}
+
+fn plan(name: &str, arity: usize, args: &PageArgs) -> Result<Plan> {
+    let first = check_size(args.first, "first")?;
+    let last = check_size(args.last, "last")?;
+    let after = args
+        .after
+        .as_deref()
+        .map(|c| decode_cursor(name, arity, c, "after"))
+        .transpose()?;
+    let before = args
+        .before
+        .as_deref()
+        .map(|c| decode_cursor(name, arity, c, "before"))
+        .transpose()?;
+    let (backward, limit) = match (first, last) {
+        (Some(_), Some(_)) => {
+            return Err(Error::bad_input(
+                "last",
+                "pass either first or last, not both",
+            ));
+        }
+        (Some(n), None) => (false, n),
+        (None, Some(n)) => (true, n),
+        (None, None) => (false, DEFAULT_PAGE_SIZE as u64),
+    };
+    Ok(Plan {
+        backward,
+        limit,
+        after,
+        before,
+    })
+}
+
+/// Checks paging arguments without running a query (for adapters that want to
+/// fail before doing other work).
+pub fn validate(args: &PageArgs) -> Result<()> {
+    check_size(args.first, "first")?;
+    check_size(args.last, "last")?;
+    Ok(())
+}
+
+/// `key > values` in the keyset's order, written so an index on the key
+/// columns serves it as a range scan on every backend:
+/// `c1 >= v1 AND (c1 > v1 OR (c2 >= v2 AND (c2 > v2 OR ...)))`.
+fn beyond<C: ColumnTrait>(columns: &[C], values: &[KeyPart], ascending: bool) -> SimpleExpr {
+    let (col, value) = (columns[0], Value::from(values[0].clone()));
+    let strictly = if ascending {
+        Expr::col(col).gt(value.clone())
+    } else {
+        Expr::col(col).lt(value.clone())
+    };
+    if columns.len() == 1 {
+        return strictly;
+    }
+    let at_least = if ascending {
+        Expr::col(col).gte(value)
+    } else {
+        Expr::col(col).lte(value)
+    };
+    at_least.and(strictly.or(beyond(&columns[1..], &values[1..], ascending)))
+}
+
+/// Fetches one page of `base` in `keyset` order.
+pub async fn paginate<E, C>(
+    db: &C,
+    base: Select<E>,
+    keyset: &Keyset<E>,
+    args: &PageArgs,
+    key_of: impl Fn(&E::Model) -> Vec<KeyPart>,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    let arity = keyset.columns.len();
+    let plan = plan(keyset.name, arity, args)?;
+    let asc = matches!(keyset.order, Order::Asc);
+    let cols = &keyset.columns;
+
+    // The rows strictly between the cursors.
+    let mut window = base.clone();
+    if let Some(after) = &plan.after {
+        window = window.filter(beyond(cols, after, asc));
+    }
+    if let Some(before) = &plan.before {
+        window = window.filter(beyond(cols, before, !asc));
+    }
+    // Walk forward from `after`, or backward from `before`.
+    let walk_asc = asc != plan.backward;
+    let walk = if walk_asc { Order::Asc } else { Order::Desc };
+    let mut query = window;
+    for col in cols {
+        query = query.order_by(*col, walk.clone());
+    }
+    let mut rows = query.limit(plan.limit + 1).all(db).await?;
+    let overflow = rows.len() as u64 > plan.limit;
+    rows.truncate(plan.limit as usize);
+    if plan.backward {
+        rows.reverse();
+    }
+
+    // Is there anything on the far side of the cursor we started from?
+    let (start_bound, start_is_after) = if plan.backward {
+        (&plan.before, false)
+    } else {
+        (&plan.after, true)
+    };
+    let beyond_start = match start_bound {
+        None => false,
+        Some(key) => {
+            // Rows at or before `after` (or at or after `before`).
+            let outside = Condition::all()
+                .add(beyond(cols, key, if start_is_after { asc } else { !asc }))
+                .not();
+            exists(db, base.clone(), outside).await?
+        }
+    };
+    let (has_next, has_previous) = if plan.backward {
+        (beyond_start, overflow)
+    } else {
+        (overflow, beyond_start)
+    };
+
+    let items = rows
+        .into_iter()
+        .map(|row| (encode_cursor(keyset.name, key_of(&row)), row))
+        .collect();
+    Ok(Page {
+        items,
+        has_next,
+        has_previous,
+    })
+}
+
+async fn exists<E, C>(db: &C, base: Select<E>, condition: impl IntoCondition) -> Result<bool>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    Ok(base.filter(condition).limit(1).one(db).await?.is_some())
+}
+
+/// Counts every row of `base` (for `totalCount`, only when selected).
+pub async fn count<E, C>(db: &C, base: Select<E>) -> Result<i64>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    Ok(base.count(db).await? as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_other_lists() {
+        let cursor = encode_cursor("users:id", vec![KeyPart::Int(7)]);
+        assert_eq!(
+            decode_cursor("users:id", 1, &cursor, "after").unwrap(),
+            vec![KeyPart::Int(7)]
+        );
+        assert!(decode_cursor("users:email", 2, &cursor, "after").is_err());
+        let err = decode_cursor("users:id", 1, "not a cursor!", "before").unwrap_err();
+        assert!(matches!(err, Error::BadInput { field, .. } if field == "before"));
+    }
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        let args = |first, last| PageArgs {
+            first,
+            last,
+            ..Default::default()
+        };
+        assert!(plan("x", 1, &args(Some(-1), None)).is_err());
+        assert!(plan("x", 1, &args(Some(1001), None)).is_err());
+        assert!(plan("x", 1, &args(Some(1), Some(1))).is_err());
+        assert_eq!(plan("x", 1, &args(None, None)).unwrap().limit, 50);
+        assert!(plan("x", 1, &args(None, Some(1000))).unwrap().backward);
+    }
+}
