@@ -1,1 +1,191 @@
-fn main() {}
+//! The `headcount` command: serve, migrate, token, schema, seed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use headcount::clock::{SharedClock, SystemClock};
+use headcount::config::{Cli, Command, LogFormat, ServeArgs, TokenCommand, TokenCreateArgs};
+use headcount::db::Db;
+use headcount::graphql::{parse_datetime, schema_sdl};
+use headcount::server::{self, ServerConfig};
+use headcount::service::api_tokens::NewApiToken;
+use headcount::service::{Principal, Scope, Services};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Schema => {
+            print!("{}", schema_sdl());
+            Ok(())
+        }
+        Command::Migrate => {
+            connect(&cli.database_url).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create(args)) => {
+            let services = services(connect(&cli.database_url).await?).await?;
+            create_token(&services, args).await
+        }
+        Command::Seed(args) => {
+            if !args.demo {
+                bail!("say what to seed: --demo");
+            }
+            let db = connect(&cli.database_url).await?;
+            println!("{}", headcount::seed::demo(&db).await?);
+            Ok(())
+        }
+        Command::Serve(args) => serve(&cli.database_url, args).await,
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+/// Connects and applies migrations.
+async fn connect(url: &str) -> Result<Db> {
+    let db = Db::connect(url)
+        .await
+        .with_context(|| format!("cannot connect to the database at {url}"))?;
+    db.migrate().await.context("migrations failed")?;
+    Ok(db)
+}
+
+async fn services(db: Db) -> Result<Services> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    Ok(Services::new(db, clock).await?)
+}
+
+async fn create_token(services: &Services, args: TokenCreateArgs) -> Result<()> {
+    let scopes = args
+        .scopes
+        .iter()
+        .map(|s| s.parse::<Scope>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let expires_at = args
+        .expires
+        .as_deref()
+        .map(|s| parse_datetime(s).with_context(|| format!("--expires: '{s}' is not RFC 3339")))
+        .transpose()?;
+    let new = NewApiToken {
+        name: args.name,
+        scopes,
+        realms: (!args.realms.is_empty()).then_some(args.realms),
+        expires_at,
+    };
+    let (token, secret) = services.api_tokens.create(&Principal::system(), new).await?;
+    println!("created API token {} ({}); its secret, shown once:", token.id, token.name);
+    println!("{secret}");
+    Ok(())
+}
+
+async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
+    let db = connect(database_url).await?;
+    if args.demo {
+        let realms = entity_count_realms(&db).await?;
+        if realms == 0 {
+            tracing::info!("seeding demo data");
+            tracing::info!("{}", headcount::seed::demo(&db).await?);
+        }
+    }
+    let services = services(db).await?;
+    if services.api_tokens.count().await? == 0 {
+        bootstrap_token(&services, &args.data_dir, &args.listen.to_string()).await?;
+    }
+    let config = ServerConfig {
+        cors_origins: args.cors_origins,
+        limits: args.limits,
+    };
+    let router = server::router(services, &config);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!("serving GraphQL on http://{}/graphql", listener.local_addr()?);
+    server::serve(listener, router, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn entity_count_realms(db: &Db) -> Result<u64> {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    Ok(entity::realm::Entity::find().count(db.conn()).await?)
+}
+
+/// On a database without API tokens: an ADMIN token, printed once and written
+/// to a file only its owner can read.
+async fn bootstrap_token(services: &Services, data_dir: &Path, listen: &str) -> Result<()> {
+    let new = NewApiToken {
+        name: "bootstrap".to_owned(),
+        scopes: vec![Scope::Admin],
+        realms: None,
+        expires_at: None,
+    };
+    let (_, secret) = services.api_tokens.create(&Principal::system(), new).await?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let path = data_dir.join("bootstrap-token");
+    write_private(&path, &secret)?;
+    println!();
+    println!("Created a bootstrap ADMIN API token (also in {}):", path.display());
+    println!("  {secret}");
+    println!("Open http://{listen}/graphql and set the header:");
+    println!("  {{\"Authorization\": \"Bearer {secret}\"}}");
+    println!();
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        // An existing file keeps its mode on open: tighten it explicitly.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    writeln!(file, "{contents}")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

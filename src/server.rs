@@ -1,0 +1,157 @@
+//! The HTTP surface: GraphQL (POST) and GraphiQL (GET) on /graphql, health
+//! and readiness probes, with auth, limits, CORS and request logs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Limits;
+use crate::graphql::{self, AppSchema};
+use crate::service::{Error, Services};
+
+/// What the router needs beyond the services.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// Browser origins allowed by CORS; empty allows none.
+    pub cors_origins: Vec<String>,
+    pub limits: Limits,
+}
+
+#[derive(Clone)]
+struct AppState {
+    services: Services,
+    schema: AppSchema,
+}
+
+/// The whole HTTP application.
+pub fn router(services: Services, config: &ServerConfig) -> Router {
+    let schema = graphql::build_schema(services.clone(), &config.limits);
+    let state = AppState { services, schema };
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.limits.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(config.limits.request_timeout_secs),
+        ))
+        .layer(cors(&config.cors_origins))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the database answers within two seconds.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), state.services.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+async fn graphql_post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let ip = Some(peer.ip().to_string());
+    let principal = match bearer(&headers) {
+        None => Err(Error::Unauthenticated(
+            "send an API token: Authorization: Bearer <secret>".to_owned(),
+        )),
+        Some(secret) => state.services.api_tokens.authenticate(secret, ip.clone()).await,
+    };
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(Error::Unauthenticated(message)) => {
+            if let Err(err) = state.services.audit.auth_failed(&message, ip).await {
+                tracing::warn!(error = %err, "could not record a failed authentication");
+            }
+            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &message);
+        }
+        Err(err) => {
+            tracing::error!(error = ?err, "authentication failed on the server side");
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "the service cannot check API tokens right now",
+            );
+        }
+    };
+    let request = request.into_inner().data(principal);
+    let response = graphql::finish(state.schema.execute(request).await);
+    GraphQLResponse::from(response).into_response()
+}

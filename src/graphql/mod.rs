@@ -1,0 +1,67 @@
+//! The GraphQL adapter: types mirror contract.graphql, resolvers stay thin and
+//! call the services with the request's caller.
+
+mod access;
+mod connection;
+mod error;
+mod history;
+mod ids;
+mod node;
+mod realms;
+mod scalars;
+mod users;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+
+pub use error::finish;
+pub use scalars::parse_datetime;
+
+use crate::config::Limits;
+use crate::service::{Principal, Services};
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    node::NodeQuery,
+    access::AccessQuery,
+    realms::RealmQuery,
+    users::UserQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    access::AccessMutation,
+    realms::RealmMutation,
+    users::UserMutation,
+);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .register_output_type::<node::Node>()
+        .register_output_type::<scalars::Json>()
+        .register_output_type::<scalars::Day>()
+}
+
+/// The executable schema, with its limits.
+pub fn build_schema(services: Services, limits: &Limits) -> AppSchema {
+    builder()
+        .data(services)
+        .limit_depth(limits.depth_limit)
+        .limit_complexity(limits.complexity_limit)
+        .finish()
+}
+
+/// The schema's SDL; `schema.graphql` is exactly this.
+pub fn schema_sdl() -> String {
+    builder().finish().sdl()
+}
+
+fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+/// The caller, put in every request by the HTTP layer after authentication.
+fn actor<'a>(ctx: &Context<'a>) -> &'a Principal {
+    ctx.data_unchecked::<Principal>()
+}

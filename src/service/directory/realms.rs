@@ -54,18 +54,6 @@ impl Directory {
             .collect())
     }
 
-    /// One realm by name, if the caller may see it.
-    pub async fn realm(&self, actor: &Principal, name: &str) -> Result<Option<Realm>> {
-        actor.require(Scope::UsersRead)?;
-        let name = normalize_realm(name);
-        actor.require_realm(&name)?;
-        let row = realm::Entity::find()
-            .filter(realm::Column::Name.eq(name))
-            .one(self.db.conn())
-            .await?;
-        Ok(row.map(Realm::from))
-    }
-
     pub async fn realm_by_id(&self, actor: &Principal, id: i32) -> Result<Option<Realm>> {
         actor.require(Scope::UsersRead)?;
         let Some(row) = realm::Entity::find_by_id(id).one(self.db.conn()).await? else {
@@ -126,17 +114,18 @@ impl Directory {
         Ok(row.into())
     }
 
-    /// Sets (or clears, with `None`) a realm's seat limit.
+    /// Sets (`Some(Some(n))`) or clears (`Some(None)`) a realm's seat limit;
+    /// `None` leaves it as it is.
     pub async fn update_realm(
         &self,
         actor: &Principal,
         name: &str,
-        seat_limit: Option<i32>,
+        seat_limit: Option<Option<i32>>,
     ) -> Result<Realm> {
         actor
             .require(Scope::UsersWrite)?
             .require_all_realms("changing a realm's seat limit")?;
-        let seat_limit = validate_seat_limit(seat_limit)?;
+        let seat_limit = seat_limit.map(validate_seat_limit).transpose()?;
         let name = normalize_realm(name);
         let tx = self.db.write().await?;
         let row = realm::Entity::find()
@@ -144,9 +133,9 @@ impl Directory {
             .one(&tx)
             .await?
             .ok_or_else(|| Error::bad_input("name", format!("unknown realm '{name}'")))?;
-        if row.seat_limit == seat_limit {
+        let Some(seat_limit) = seat_limit.filter(|limit| *limit != row.seat_limit) else {
             return Ok(row.into());
-        }
+        };
         let id = row.id;
         let mut active: realm::ActiveModel = row.into();
         active.seat_limit = Set(seat_limit);

@@ -1,0 +1,109 @@
+//! Relay connections: one shape for every list that can grow. `totalCount`
+//! runs its count query only when selected.
+
+use std::sync::Arc;
+
+use async_graphql::SimpleObject;
+use futures::future::BoxFuture;
+
+use super::error::ApiResult;
+use crate::service::page::{DEFAULT_PAGE_SIZE, Page, PageArgs};
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+impl PageInfo {
+    pub fn of<T>(page: &Page<T>) -> Self {
+        Self {
+            has_next_page: page.has_next,
+            has_previous_page: page.has_previous,
+            start_cursor: page.items.first().map(|(c, _)| c.clone()),
+            end_cursor: page.items.last().map(|(c, _)| c.clone()),
+        }
+    }
+}
+
+/// A deferred count: runs only if `totalCount` is selected.
+#[derive(Clone)]
+pub struct TotalCount(Arc<dyn Fn() -> BoxFuture<'static, crate::service::Result<i64>> + Send + Sync>);
+
+impl TotalCount {
+    pub fn new<F, Fut>(count: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::service::Result<i64>> + Send + 'static,
+    {
+        Self(Arc::new(move || Box::pin(count())))
+    }
+
+    pub async fn get(&self) -> ApiResult<i32> {
+        let n = (self.0)().await?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+}
+
+/// Query complexity of a connection field: the page size times the cost of
+/// one node (DESIGN.md, "Limits").
+pub fn cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+    let size = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE).max(1) as usize;
+    size.saturating_mul(child).saturating_add(1)
+}
+
+pub fn page_args(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> PageArgs {
+    PageArgs {
+        first,
+        after,
+        last,
+        before,
+    }
+}
+
+/// Declares `$conn { edges, pageInfo, totalCount }` and `$edge { cursor, node }`.
+macro_rules! connection {
+    ($conn:ident, $edge:ident, $node:ty) => {
+        pub struct $conn {
+            pub page: $crate::service::page::Page<$node>,
+            pub total: $crate::graphql::connection::TotalCount,
+        }
+
+        #[async_graphql::Object]
+        impl $conn {
+            async fn edges(&self) -> Vec<$edge> {
+                self.page
+                    .items
+                    .iter()
+                    .map(|(cursor, node)| $edge {
+                        cursor: cursor.clone(),
+                        node: node.clone(),
+                    })
+                    .collect()
+            }
+
+            async fn page_info(&self) -> $crate::graphql::connection::PageInfo {
+                $crate::graphql::connection::PageInfo::of(&self.page)
+            }
+
+            async fn total_count(&self) -> $crate::graphql::error::ApiResult<i32> {
+                self.total.get().await
+            }
+        }
+
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
+    };
+}
+
+pub(crate) use connection;

@@ -1,0 +1,70 @@
+//! The Node interface: any object by its global id.
+
+use async_graphql::{Context, ID, Interface, Object};
+
+use super::access::ApiToken;
+use super::error::ApiResult;
+use super::history::UserChange;
+use super::ids::GlobalId;
+use super::realms::{Dataset, Realm};
+use super::users::User;
+use super::{actor, services};
+
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Realm(Realm),
+    User(User),
+    Dataset(Dataset),
+    ApiToken(ApiToken),
+    UserChange(UserChange),
+}
+
+async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node>> {
+    let (services, actor) = (services(ctx), actor(ctx));
+    Ok(match GlobalId::decode(id, field)? {
+        GlobalId::Realm(id) => services
+            .directory
+            .realm_by_id(actor, id)
+            .await?
+            .map(|r| Node::Realm(Realm(r))),
+        GlobalId::User(id) => services
+            .directory
+            .user_any(actor, id)
+            .await?
+            .map(|u| Node::User(User(u))),
+        GlobalId::Dataset(id) => services
+            .directory
+            .dataset_by_id(actor, id)
+            .await?
+            .map(|d| Node::Dataset(Dataset(d))),
+        GlobalId::ApiToken(id) => services
+            .api_tokens
+            .get(actor, id)
+            .await?
+            .map(|t| Node::ApiToken(ApiToken(t))),
+        GlobalId::UserChange(id) => services
+            .history
+            .change(actor, id)
+            .await?
+            .map(|c| Node::UserChange(UserChange(c))),
+    })
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
+        load(ctx, &id, "id").await
+    }
+
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
+        let mut nodes = Vec::with_capacity(ids.len());
+        for id in &ids {
+            nodes.push(load(ctx, id, "ids").await?);
+        }
+        Ok(nodes)
+    }
+}
