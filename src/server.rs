@@ -151,7 +151,7 @@ async fn graphql_post(
             );
         }
     };
-    let request = request.into_inner().data(principal);
+    let request = graphql::prepare(request.into_inner(), &state.services, principal);
     let response = graphql::finish(state.schema.execute(request).await);
     GraphQLResponse::from(response).into_response()
 }

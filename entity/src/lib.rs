@@ -11,5 +11,6 @@ pub mod realm;
 pub mod role;
 pub mod user;
 pub mod user_change;
+pub mod user_count_day;
 pub mod user_dataset_role;
 pub mod user_role;

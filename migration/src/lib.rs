@@ -10,6 +10,7 @@ mod m20261122_000004_create_users;
 mod m20261122_000005_create_user_changes;
 mod m20261122_000006_create_audit_events;
 mod m20261122_000007_create_api_tokens;
+mod m20261122_000008_create_user_count_days;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_create_user_changes::Migration),
             Box::new(m20261122_000006_create_audit_events::Migration),
             Box::new(m20261122_000007_create_api_tokens::Migration),
+            Box::new(m20261122_000008_create_user_count_days::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ impl MigrationTrait for Migration {
                     .table(UserChanges::Table)
                     .col(big_pk_auto(UserChanges::Id))
                     .col(big_integer(UserChanges::ChangedAt))
-                    .col(big_integer_null(UserChanges::ValidTo))
+                    .col(big_integer(UserChanges::ValidTo))
                     .col(integer(UserChanges::UserId))
                     .col(integer(UserChanges::RealmId))
                     .col(string_len(UserChanges::UserEmail, 254))
@@ -26,7 +26,7 @@ impl MigrationTrait for Migration {
                     .col(text(UserChanges::Roles))
                     .col(text(UserChanges::PreviousDatasets))
                     .col(text(UserChanges::Datasets))
-                    .col(string_len(UserChanges::ChangesMade, 200))
+                    .col(integer(UserChanges::ChangeMask))
                     .col(boolean(UserChanges::Deleted))
                     .to_owned(),
             )
@@ -39,7 +39,7 @@ impl MigrationTrait for Migration {
                 .col(UserChanges::ChangedAt)
                 .col(UserChanges::Id)
                 .to_owned(),
-            // One user's chain, and the latest change per user.
+            // One user's chain; snapshots walk it in user order.
             Index::create()
                 .name("ix_user_changes_user")
                 .table(UserChanges::Table)
@@ -80,6 +80,6 @@ enum UserChanges {
     Roles,
     PreviousDatasets,
     Datasets,
-    ChangesMade,
+    ChangeMask,
     Deleted,
 }

@@ -1,8 +1,12 @@
 //! User history as GraphQL: one change with the state before and after it.
 
-use async_graphql::{Enum, ID, Object};
+use async_graphql::{Context, Enum, ID, Object};
 
-use super::connection::connection;
+use super::connection::{TotalCount, connection};
+use super::error::ApiResult;
+use super::{actor, services};
+use crate::service::history::ChangelogQuery;
+use crate::service::page::PageArgs;
 use super::ids::GlobalId;
 use super::scalars::Timestamp;
 use super::users::{DatasetRole, UserStatus, dataset_roles};
@@ -80,3 +84,20 @@ impl UserChange {
 }
 
 connection!(UserChangeConnection, UserChangeEdge, UserChange);
+
+/// One changelog page, shared by `userChangelog` and `User.changelog`.
+pub async fn changelog(
+    ctx: &Context<'_>,
+    query: &ChangelogQuery,
+    args: &PageArgs,
+) -> ApiResult<UserChangeConnection> {
+    let services = services(ctx).clone();
+    let (page, count) = services.history.changelog(actor(ctx), query, args).await?;
+    Ok(UserChangeConnection {
+        page: page.map(UserChange),
+        total: TotalCount::new(move || {
+            let (services, count) = (services.clone(), count.clone());
+            async move { services.history.count_changes(&count).await }
+        }),
+    })
+}

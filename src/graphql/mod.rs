@@ -6,6 +6,8 @@ mod connection;
 mod error;
 mod history;
 mod ids;
+mod loaders;
+mod metrics;
 mod node;
 mod realms;
 mod scalars;
@@ -25,6 +27,7 @@ pub struct Query(
     access::AccessQuery,
     realms::RealmQuery,
     users::UserQuery,
+    metrics::MetricsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -55,6 +58,12 @@ pub fn build_schema(services: Services, limits: &Limits) -> AppSchema {
 /// The schema's SDL; `schema.graphql` is exactly this.
 pub fn schema_sdl() -> String {
     builder().finish().sdl()
+}
+
+/// Attaches the caller and the per-request loaders to a request.
+pub fn prepare(request: async_graphql::Request, services: &Services, actor: Principal) -> async_graphql::Request {
+    let users = loaders::for_request(services, &actor);
+    request.data(actor).data(users)
 }
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {

@@ -12,6 +12,7 @@ use super::scalars::Timestamp;
 use super::{actor, services};
 use crate::service::directory::{self as domain, NewUser, UserLookup, UserUpdate};
 use crate::service::filter;
+use crate::service::history::ChangelogQuery;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "crate::service::directory::UserStatus")]
@@ -95,19 +96,15 @@ impl User {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<UserChangeConnection> {
-        let services = services(ctx).clone();
         let args = page_args(first, after, last, before);
-        let (page, query) = services
-            .history
-            .user_changes(actor(ctx), self.0.id, &args)
-            .await?;
-        Ok(UserChangeConnection {
-            page: page.map(super::history::UserChange),
-            total: TotalCount::new(move || {
-                let (services, query) = (services.clone(), query.clone());
-                async move { services.history.count(&query).await }
+        let query = ChangelogQuery {
+            filter: Some(filter::UserFilter {
+                user_id: Some(vec![self.0.id]),
+                ..Default::default()
             }),
-        })
+            ..Default::default()
+        };
+        super::history::changelog(ctx, &query, &args).await
     }
 }
 

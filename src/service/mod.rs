@@ -4,11 +4,13 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod counts;
 pub mod directory;
 mod error;
 pub mod filter;
 pub mod history;
 pub mod page;
+pub mod tz;
 
 use std::sync::Arc;
 
@@ -34,8 +36,8 @@ impl Services {
     pub async fn new(db: Db, clock: SharedClock) -> Result<Self> {
         let catalog = Arc::new(directory::RoleCatalog::load(&db).await?);
         Ok(Self {
-            directory: directory::Directory::new(db.clone(), clock.clone(), catalog),
-            history: history::History::new(db.clone()),
+            directory: directory::Directory::new(db.clone(), clock.clone(), catalog.clone()),
+            history: history::History::new(db.clone(), clock.clone(), catalog.clone()),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             audit: audit::Audit::new(db.clone(), clock.clone()),
             db,

@@ -89,18 +89,19 @@ impl ChangeType {
         }
     }
 
-    pub fn encode(types: &[ChangeType]) -> String {
-        types
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+    fn bit(self) -> i32 {
+        1 << (self as i32)
     }
 
-    pub fn decode(stored: &str) -> Vec<ChangeType> {
-        stored
-            .split(',')
-            .filter_map(|s| Self::ALL.into_iter().find(|t| t.as_str() == s))
+    /// Stored form: one bit per type.
+    pub fn mask(types: &[ChangeType]) -> i32 {
+        types.iter().fold(0, |mask, t| mask | t.bit())
+    }
+
+    pub fn from_mask(mask: i32) -> Vec<ChangeType> {
+        Self::ALL
+            .into_iter()
+            .filter(|t| mask & t.bit() != 0)
             .collect()
     }
 }
@@ -224,6 +225,6 @@ mod tests {
         assert_eq!(decode_roles(&encode_roles(&s.roles)), s.roles_vec());
         assert_eq!(decode_datasets(&encode_datasets(&s.datasets)), s.datasets_vec());
         let types = vec![ChangeType::Created, ChangeType::AppRole];
-        assert_eq!(ChangeType::decode(&ChangeType::encode(&types)), types);
+        assert_eq!(ChangeType::from_mask(ChangeType::mask(&types)), types);
     }
 }

@@ -188,6 +188,24 @@ impl Directory {
         Ok(hydrate(db, &realms, vec![row]).await?.pop())
     }
 
+    /// Live users by id, among those the caller may see (for batch loading).
+    pub async fn live_users(&self, actor: &Principal, ids: &[i32]) -> Result<HashMap<i32, User>> {
+        actor.require(Scope::UsersRead)?;
+        let db = self.db.conn();
+        let realms = Realms::load(db).await?;
+        let rows = user::Entity::find()
+            .filter(user::Column::Id.is_in(ids.to_vec()))
+            .filter(user::Column::DeletedAt.is_null())
+            .filter(realm_scope(&UsersTable, &realms, actor))
+            .all(db)
+            .await?;
+        Ok(hydrate(db, &realms, rows)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect())
+    }
+
     /// A user by id, deleted or not (for global ids and history links).
     pub async fn user_any(&self, actor: &Principal, id: i32) -> Result<Option<User>> {
         actor.require(Scope::UsersRead)?;

@@ -1,17 +1,27 @@
 //! User history: writing one entry per change (inside the change's
-//! transaction) and reading it back.
+//! transaction), and reading it back: the changelog, snapshots of every user
+//! as of any instant, and summary counts on any date.
+
+mod changelog;
+mod snapshots;
+mod summary;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use entity::{user, user_change};
+use entity::user_change;
+
+pub use changelog::{ChangeQuery, ChangelogQuery};
+pub use snapshots::{SnapshotQuery, UserSnapshot};
+pub use summary::UserSummary;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::directory::state::{decode_datasets, decode_roles, encode_datasets, encode_roles};
-use super::directory::{ChangeType, DatasetRole, Realms, UserState, UserStatus};
-use super::page::{self, KeyPart, Keyset, Page, PageArgs};
-use super::{Error, Principal, Result, Scope};
+use super::directory::{ChangeType, DatasetRole, Realms, RoleCatalog, UserState, UserStatus};
+use super::counts::{self, Counted};
+use super::{Principal, Result, Scope};
+use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::time::{from_micros, to_micros};
 
@@ -33,10 +43,13 @@ pub struct UserChange {
     pub changes_made: Vec<ChangeType>,
 }
 
+/// `valid_to` of a user's latest state: open-ended.
+pub const OPEN: i64 = i64::MAX;
+
 /// What `record_change` writes.
 pub(crate) struct ChangeRecord<'a> {
     /// The user row after the change.
-    pub user: &'a user::Model,
+    pub user: &'a entity::user::Model,
     pub before: Option<&'a UserState>,
     pub after: &'a UserState,
     pub changes: &'a [ChangeType],
@@ -45,15 +58,29 @@ pub(crate) struct ChangeRecord<'a> {
     pub deleted: bool,
 }
 
-/// Appends a history entry and closes the validity interval of the previous one.
+/// Appends a history entry, closes the validity interval of the previous one
+/// and adds the change to the daily count rollup.
 pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<'_>) -> Result<()> {
     let at = to_micros(rec.at);
     user_change::Entity::update_many()
         .col_expr(user_change::Column::ValidTo, Expr::value(at))
         .filter(user_change::Column::UserId.eq(rec.user.id))
-        .filter(user_change::Column::ValidTo.is_null())
+        .filter(user_change::Column::ValidTo.eq(OPEN))
         .exec(db)
         .await?;
+    let before_roles = rec.before.map(UserState::roles_vec).unwrap_or_default();
+    let after_roles = rec.after.roles_vec();
+    let deltas = counts::deltas(
+        rec.before.map(|b| Counted {
+            status: b.status,
+            roles: &before_roles,
+        }),
+        (!rec.deleted).then_some(Counted {
+            status: rec.after.status,
+            roles: &after_roles,
+        }),
+    );
+    counts::apply(db, rec.user.realm_id, rec.at, &deltas).await?;
     let (previous_status, previous_roles, previous_datasets) = match rec.before {
         Some(b) => (
             Some(b.status.as_str().to_owned()),
@@ -64,7 +91,7 @@ pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<
     };
     user_change::ActiveModel {
         changed_at: Set(at),
-        valid_to: Set(None),
+        valid_to: Set(OPEN),
         user_id: Set(rec.user.id),
         realm_id: Set(rec.user.realm_id),
         user_email: Set(rec.after.email.clone()),
@@ -78,7 +105,7 @@ pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<
         roles: Set(encode_roles(&rec.after.roles)),
         previous_datasets: Set(previous_datasets),
         datasets: Set(encode_datasets(&rec.after.datasets)),
-        changes_made: Set(ChangeType::encode(rec.changes)),
+        change_mask: Set(ChangeType::mask(rec.changes)),
         deleted: Set(rec.deleted),
         ..Default::default()
     }
@@ -101,71 +128,20 @@ pub(crate) fn to_change(realms: &Realms, m: user_change::Model) -> UserChange {
         roles: decode_roles(&m.roles),
         previous_datasets: decode_datasets(&m.previous_datasets),
         datasets: decode_datasets(&m.datasets),
-        changes_made: ChangeType::decode(&m.changes_made),
+        changes_made: ChangeType::from_mask(m.change_mask),
     }
-}
-
-/// A resolved changelog query, for `totalCount`.
-#[derive(Debug, Clone)]
-pub struct ChangeQuery {
-    condition: Condition,
 }
 
 #[derive(Clone)]
 pub struct History {
     db: Db,
-}
-
-fn changelog_keyset(order: Order) -> Keyset<user_change::Entity> {
-    Keyset {
-        name: "changes",
-        columns: vec![user_change::Column::ChangedAt, user_change::Column::Id],
-        order,
-    }
-}
-
-fn change_key(m: &user_change::Model) -> Vec<KeyPart> {
-    vec![KeyPart::Int(m.changed_at), KeyPart::Int(m.id)]
+    clock: SharedClock,
+    catalog: Arc<RoleCatalog>,
 }
 
 impl History {
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-
-    /// One user's changes, oldest first.
-    pub async fn user_changes(
-        &self,
-        actor: &Principal,
-        user_id: i32,
-        args: &PageArgs,
-    ) -> Result<(Page<UserChange>, ChangeQuery)> {
-        actor.require(Scope::ChangelogRead)?;
-        let db = self.db.conn();
-        let realms = Realms::load(db).await?;
-        let owner = user::Entity::find_by_id(user_id)
-            .one(db)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("user {user_id} does not exist")))?;
-        actor.require_realm(&realms.name(owner.realm_id))?;
-        let condition = Condition::all().add(user_change::Column::UserId.eq(user_id));
-        let page = page::paginate(
-            db,
-            user_change::Entity::find().filter(condition.clone()),
-            &changelog_keyset(Order::Asc),
-            args,
-            change_key,
-        )
-        .await?;
-        Ok((page.map(|m| to_change(&realms, m)), ChangeQuery { condition }))
-    }
-
-    pub async fn count(&self, query: &ChangeQuery) -> Result<i64> {
-        page::count(
-            self.db.conn(),
-            user_change::Entity::find().filter(query.condition.clone()),
-        )
-        .await
+    pub fn new(db: Db, clock: SharedClock, catalog: Arc<RoleCatalog>) -> Self {
+        Self { db, clock, catalog }
     }
 
     /// One change by id (for global ids).

@@ -1,0 +1,167 @@
+//! The changelog: changes in a half-open date range, filtered, in (date, id)
+//! order either way, paged by keyset.
+
+use chrono::{DateTime, Utc};
+use entity::{user, user_change};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
+
+use super::{History, UserChange, to_change};
+use crate::service::directory::{ChangeType, Realms};
+use crate::service::filter::{FilterContext, FilterTarget, UserFilter, realm_scope};
+use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
+use crate::service::{Error, Principal, Result, Scope};
+use crate::time::to_micros;
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct ChangelogQuery {
+    /// Inclusive.
+    pub start: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub end: Option<DateTime<Utc>>,
+    pub filter: Option<UserFilter>,
+    /// Changes of any of these types (None: all).
+    pub change_types: Option<Vec<ChangeType>>,
+    pub descending: bool,
+}
+
+/// A resolved changelog query, for `totalCount`.
+#[derive(Debug, Clone)]
+pub struct ChangeQuery {
+    condition: Condition,
+}
+
+/// The filter read on `user_changes`: the state after each change.
+pub(super) struct ChangesTable {
+    /// Match an email against the user's current address as well as the one
+    /// they had at the change (a renamed user's older changes still match).
+    pub current_email_too: bool,
+}
+
+/// `column LIKE pattern`, with LIKE's wildcards in `literal` escaped.
+fn contains(column: user_change::Column, before: &str, literal: &str, after: &str) -> SimpleExpr {
+    let escaped = literal
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Expr::col(column).like(LikeExpr::new(format!("%{before}{escaped}{after}%")).escape('\\'))
+}
+
+impl FilterTarget for ChangesTable {
+    fn user_id(&self, ids: Vec<i32>) -> SimpleExpr {
+        user_change::Column::UserId.is_in(ids)
+    }
+
+    fn email(&self, emails: Vec<String>) -> SimpleExpr {
+        let at_change = user_change::Column::UserEmail.is_in(emails.clone());
+        if !self.current_email_too {
+            return at_change;
+        }
+        let now = Query::select()
+            .column(user::Column::Id)
+            .from(user::Entity)
+            .and_where(user::Column::Email.is_in(emails))
+            .to_owned();
+        at_change.or(Expr::col(user_change::Column::UserId).in_subquery(now))
+    }
+
+    fn realm_id(&self, ids: Vec<i32>) -> SimpleExpr {
+        user_change::Column::RealmId.is_in(ids)
+    }
+
+    fn status(&self, statuses: Vec<String>) -> SimpleExpr {
+        user_change::Column::Status.is_in(statuses)
+    }
+
+    /// Roles are stored as JSON arrays: `["APP_ADMIN",...]` and
+    /// `[[id,"name","ROLE"],...]`; a role name is matched with its quotes (and
+    /// as the last element of a dataset triple), so no name matches inside
+    /// another (JSON escapes any quote inside a dataset name).
+    fn role(&self, roles: Vec<String>) -> SimpleExpr {
+        let mut any = Condition::any();
+        for role in &roles {
+            any = any
+                .add(contains(user_change::Column::Roles, "\"", role, "\""))
+                .add(contains(user_change::Column::Datasets, ",\"", role, "\"]"));
+        }
+        any.into()
+    }
+}
+
+fn keyset(descending: bool) -> Keyset<user_change::Entity> {
+    Keyset {
+        name: "changes",
+        columns: vec![user_change::Column::ChangedAt, user_change::Column::Id],
+        order: if descending { Order::Desc } else { Order::Asc },
+    }
+}
+
+impl History {
+    pub async fn changelog(
+        &self,
+        actor: &Principal,
+        query: &ChangelogQuery,
+        args: &PageArgs,
+    ) -> Result<(Page<UserChange>, ChangeQuery)> {
+        actor.require(Scope::ChangelogRead)?;
+        page::validate(args)?;
+        if let (Some(start), Some(end)) = (query.start, query.end)
+            && start > end
+        {
+            return Err(Error::bad_input(
+                "startDate",
+                format!("startDate {start} is after endDate {end}"),
+            ));
+        }
+        let db = self.db.conn();
+        let realms = Realms::load(db).await?;
+        let target = ChangesTable {
+            current_email_too: true,
+        };
+        let mut condition = Condition::all().add(realm_scope(&target, &realms, actor));
+        if let Some(start) = query.start {
+            condition = condition.add(user_change::Column::ChangedAt.gte(to_micros(start)));
+        }
+        if let Some(end) = query.end {
+            condition = condition.add(user_change::Column::ChangedAt.lt(to_micros(end)));
+        }
+        if let Some(types) = &query.change_types {
+            let mask = ChangeType::mask(types);
+            condition = condition.add(
+                Expr::col(user_change::Column::ChangeMask)
+                    .bit_and(mask)
+                    .ne(0),
+            );
+        }
+        if let Some(filter) = &query.filter {
+            let cx = FilterContext {
+                realms: &realms,
+                catalog: &self.catalog,
+                actor,
+                field: "filter",
+            };
+            condition = condition.add(filter.condition(&target, &cx)?);
+        }
+        let page = page::paginate(
+            db,
+            user_change::Entity::find().filter(condition.clone()),
+            &keyset(query.descending),
+            args,
+            |m| vec![KeyPart::Int(m.changed_at), KeyPart::Int(m.id)],
+        )
+        .await?;
+        Ok((
+            page.map(|m| to_change(&realms, m)),
+            ChangeQuery { condition },
+        ))
+    }
+
+    pub async fn count_changes(&self, query: &ChangeQuery) -> Result<i64> {
+        page::count(
+            self.db.conn(),
+            user_change::Entity::find().filter(query.condition.clone()),
+        )
+        .await
+    }
+}
