@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "headcount", version, about = "GraphQL gateway for user, access and license reporting")]
+#[command(
+    name = "headcount",
+    version,
+    about = "GraphQL gateway for user, access and license reporting"
+)]
 pub struct Cli {
     /// Database URL: sqlite://FILE?mode=rwc, postgres://..., mysql://...
     #[arg(
@@ -121,9 +125,30 @@ pub struct TokenCreateArgs {
     pub expires: Option<String>,
 }
 
+/// Either `--demo`, or `--users N --changes M` for the bulk generator.
 #[derive(Debug, Args)]
 pub struct SeedArgs {
     /// The small realistic demo data set (3 realms, ~200 users, 90 days of history).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["users", "changes"])]
     pub demo: bool,
+
+    /// Generate this many users (with --changes).
+    #[arg(long, requires = "changes")]
+    pub users: Option<u32>,
+
+    /// History rows to generate in all, the users' creations included.
+    #[arg(long, requires = "users")]
+    pub changes: Option<u64>,
+
+    /// Realms to spread the generated users over.
+    #[arg(long, default_value_t = 3)]
+    pub realms: u32,
+
+    /// Random seed: the same seed (and day) gives the same data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Days of history, ending now.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
 }

@@ -33,11 +33,23 @@ async fn main() -> Result<()> {
             create_token(&services, args).await
         }
         Command::Seed(args) => {
-            if !args.demo {
-                bail!("say what to seed: --demo");
-            }
+            let spec = match (args.demo, args.users, args.changes) {
+                (true, None, None) => None,
+                (false, Some(users), Some(changes)) => Some(headcount::seed::GenerateSpec {
+                    users,
+                    changes,
+                    realms: args.realms,
+                    seed: args.seed,
+                    days: args.days,
+                }),
+                _ => bail!("say what to seed: --demo, or --users N --changes M"),
+            };
             let db = connect(&cli.database_url).await?;
-            println!("{}", headcount::seed::demo(&db).await?);
+            let summary = match spec {
+                None => headcount::seed::demo(&db).await?,
+                Some(spec) => headcount::seed::generate(&db, &spec, chrono::Utc::now()).await?,
+            };
+            println!("{summary}");
             Ok(())
         }
         Command::Serve(args) => serve(&cli.database_url, args).await,
@@ -47,7 +59,10 @@ async fn main() -> Result<()> {
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr: stdout carries what commands print (SDL, secrets).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
@@ -85,8 +100,14 @@ async fn create_token(services: &Services, args: TokenCreateArgs) -> Result<()> 
         realms: (!args.realms.is_empty()).then_some(args.realms),
         expires_at,
     };
-    let (token, secret) = services.api_tokens.create(&Principal::system(), new).await?;
-    println!("created API token {} ({}); its secret, shown once:", token.id, token.name);
+    let (token, secret) = services
+        .api_tokens
+        .create(&Principal::system(), new)
+        .await?;
+    println!(
+        "created API token {} ({}); its secret, shown once:",
+        token.id, token.name
+    );
     println!("{secret}");
     Ok(())
 }
@@ -112,7 +133,10 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!("serving GraphQL on http://{}/graphql", listener.local_addr()?);
+    tracing::info!(
+        "serving GraphQL on http://{}/graphql",
+        listener.local_addr()?
+    );
     server::serve(listener, router, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
@@ -132,13 +156,19 @@ async fn bootstrap_token(services: &Services, data_dir: &Path, listen: &str) -> 
         realms: None,
         expires_at: None,
     };
-    let (_, secret) = services.api_tokens.create(&Principal::system(), new).await?;
+    let (_, secret) = services
+        .api_tokens
+        .create(&Principal::system(), new)
+        .await?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let path = data_dir.join("bootstrap-token");
     write_private(&path, &secret)?;
     println!();
-    println!("Created a bootstrap ADMIN API token (also in {}):", path.display());
+    println!(
+        "Created a bootstrap ADMIN API token (also in {}):",
+        path.display()
+    );
     println!("  {secret}");
     println!("Open http://{listen}/graphql and set the header:");
     println!("  {{\"Authorization\": \"Bearer {secret}\"}}");

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -45,6 +46,8 @@ pub fn router(services: Services, config: &ServerConfig) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
+        // The body is read as `Bytes`, which enforces DefaultBodyLimit with
+        // 413 whether or not a Content-Length was sent.
         .layer(DefaultBodyLimit::max(config.limits.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -125,14 +128,20 @@ async fn graphql_post(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    request: GraphQLRequest,
+    body: Bytes,
 ) -> Response {
     let ip = Some(peer.ip().to_string());
     let principal = match bearer(&headers) {
         None => Err(Error::Unauthenticated(
             "send an API token: Authorization: Bearer <secret>".to_owned(),
         )),
-        Some(secret) => state.services.api_tokens.authenticate(secret, ip.clone()).await,
+        Some(secret) => {
+            state
+                .services
+                .api_tokens
+                .authenticate(secret, ip.clone())
+                .await
+        }
     };
     let principal = match principal {
         Ok(principal) => principal,
@@ -151,7 +160,17 @@ async fn graphql_post(
             );
         }
     };
-    let request = graphql::prepare(request.into_inner(), &state.services, principal);
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("the body is not a GraphQL request in JSON: {err}"),
+            );
+        }
+    };
+    let request = graphql::prepare(request, &state.services, principal);
     let response = graphql::finish(state.schema.execute(request).await);
     GraphQLResponse::from(response).into_response()
 }

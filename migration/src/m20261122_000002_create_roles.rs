@@ -6,14 +6,22 @@ pub struct Migration;
 /// The role catalog (DESIGN.md, "Directory and history").
 const CATALOG: &[(&str, &str, &str)] = &[
     ("APP_ADMIN", "APP", "Administers the application"),
-    ("MANAGE_ALL_DATA", "APP", "Manages every dataset of the realm"),
+    (
+        "MANAGE_ALL_DATA",
+        "APP",
+        "Manages every dataset of the realm",
+    ),
     ("REPORT_GENERATOR", "APP", "Generates reports"),
     ("TEAM_ADMIN", "APP", "Administers a team"),
     ("TEAM_DEVELOPER", "APP", "Develops within a team"),
     ("TEAM_USER", "APP", "Uses the application as a team member"),
     ("ANALYST", "DATASET", "Analyzes a dataset"),
     ("LABELER", "DATASET", "Labels a dataset"),
-    ("LABELER_AND_REVIEWER", "DATASET", "Labels and reviews a dataset"),
+    (
+        "LABELER_AND_REVIEWER",
+        "DATASET",
+        "Labels and reviews a dataset",
+    ),
     ("MANAGER", "DATASET", "Manages a dataset"),
     ("REVIEWER", "DATASET", "Reviews a dataset"),
 ];

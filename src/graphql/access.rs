@@ -141,9 +141,15 @@ impl AccessMutation {
 
     async fn revoke_api_token(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ApiToken> {
         let GlobalId::ApiToken(token_id) = GlobalId::decode(&id, "id")? else {
-            return Err(ApiError::bad_input("id", format!("'{}' is not an API token id", id.0)));
+            return Err(ApiError::bad_input(
+                "id",
+                format!("'{}' is not an API token id", id.0),
+            ));
         };
-        let token = services(ctx).api_tokens.revoke(actor(ctx), token_id).await?;
+        let token = services(ctx)
+            .api_tokens
+            .revoke(actor(ctx), token_id)
+            .await?;
         Ok(ApiToken(token))
     }
 }

@@ -30,7 +30,9 @@ impl PageInfo {
 
 /// A deferred count: runs only if `totalCount` is selected.
 #[derive(Clone)]
-pub struct TotalCount(Arc<dyn Fn() -> BoxFuture<'static, crate::service::Result<i64>> + Send + Sync>);
+pub struct TotalCount(
+    Arc<dyn Fn() -> BoxFuture<'static, crate::service::Result<i64>> + Send + Sync>,
+);
 
 impl TotalCount {
     pub fn new<F, Fut>(count: F) -> Self

@@ -26,8 +26,9 @@ impl From<Error> for ApiError {
             async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
         };
         let gql = match err {
-            Error::BadInput { field, message } => coded("BAD_USER_INPUT", message)
-                .extend_with(|_, e| e.set("field", field)),
+            Error::BadInput { field, message } => {
+                coded("BAD_USER_INPUT", message).extend_with(|_, e| e.set("field", field))
+            }
             Error::Conflict { field, message } => {
                 coded("CONFLICT", message).extend_with(|_, e| e.set("field", field))
             }

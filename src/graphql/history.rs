@@ -4,13 +4,13 @@ use async_graphql::{Context, Enum, ID, Object};
 
 use super::connection::{TotalCount, connection};
 use super::error::ApiResult;
-use super::{actor, services};
-use crate::service::history::ChangelogQuery;
-use crate::service::page::PageArgs;
 use super::ids::GlobalId;
 use super::scalars::Timestamp;
 use super::users::{DatasetRole, UserStatus, dataset_roles};
+use super::{actor, services};
 use crate::service::history as domain;
+use crate::service::history::ChangelogQuery;
+use crate::service::page::PageArgs;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "crate::service::directory::ChangeType")]

@@ -51,7 +51,11 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_reject_garbage() {
-        for id in [GlobalId::User(7), GlobalId::UserChange(1 << 40), GlobalId::Realm(1)] {
+        for id in [
+            GlobalId::User(7),
+            GlobalId::UserChange(1 << 40),
+            GlobalId::Realm(1),
+        ] {
             assert_eq!(GlobalId::decode(&id.encode(), "id").ok(), Some(id));
         }
         assert!(GlobalId::decode("nope", "id").is_err());

@@ -19,7 +19,11 @@ impl Loader<i32> for UserLoader {
     type Error = ApiError;
 
     async fn load(&self, keys: &[i32]) -> Result<HashMap<i32, User>, ApiError> {
-        Ok(self.services.directory.live_users(&self.actor, keys).await?)
+        Ok(self
+            .services
+            .directory
+            .live_users(&self.actor, keys)
+            .await?)
     }
 }
 

@@ -1,8 +1,8 @@
 //! User metrics (Indico parity): summary on a date, snapshots as of an
 //! instant, and the changelog.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
 use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::connection::{TotalCount, connection, cost, page_args};
 use super::error::ApiResult;

@@ -61,7 +61,11 @@ pub fn schema_sdl() -> String {
 }
 
 /// Attaches the caller and the per-request loaders to a request.
-pub fn prepare(request: async_graphql::Request, services: &Services, actor: Principal) -> async_graphql::Request {
+pub fn prepare(
+    request: async_graphql::Request,
+    services: &Services,
+    actor: Principal,
+) -> async_graphql::Request {
     let users = loaders::for_request(services, &actor);
     request.data(actor).data(users)
 }

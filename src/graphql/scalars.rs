@@ -14,13 +14,11 @@ impl ScalarType for Timestamp {
         let Value::String(s) = &value else {
             return Err(InputValueError::expected_type(value));
         };
-        parse_datetime(s)
-            .map(Timestamp)
-            .ok_or_else(|| {
-                InputValueError::custom(format!(
-                    "'{s}' is not an RFC 3339 date-time or a YYYY-MM-DD date"
-                ))
-            })
+        parse_datetime(s).map(Timestamp).ok_or_else(|| {
+            InputValueError::custom(format!(
+                "'{s}' is not an RFC 3339 date-time or a YYYY-MM-DD date"
+            ))
+        })
     }
 
     fn to_value(&self) -> Value {
@@ -84,7 +82,10 @@ mod tests {
     #[test]
     fn datetimes_accept_offsets_and_bare_dates_and_print_utc() {
         let at = parse_datetime("2024-05-01T02:00:00+02:00").unwrap();
-        assert_eq!(Timestamp(at).to_value(), Value::String("2024-05-01T00:00:00Z".into()));
+        assert_eq!(
+            Timestamp(at).to_value(),
+            Value::String("2024-05-01T00:00:00Z".into())
+        );
         assert_eq!(parse_datetime("2024-05-01"), Some(at));
         assert_eq!(parse_datetime("yesterday"), None);
         assert!(Timestamp::parse(Value::String("2024-13-01".into())).is_err());

@@ -131,12 +131,20 @@ impl From<UserFilter> for filter::UserFilter {
             user_id: f.user_id,
             user_email: f.user_email,
             realm: f.realm,
-            status: f
-                .status
-                .map(|s| s.into_iter().map(Into::into).collect()),
+            status: f.status.map(|s| s.into_iter().map(Into::into).collect()),
             role: f.role,
-            and: f.and.unwrap_or_default().into_iter().map(Into::into).collect(),
-            or: f.or.unwrap_or_default().into_iter().map(Into::into).collect(),
+            and: f
+                .and
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            or: f
+                .or
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }
@@ -252,7 +260,10 @@ impl UserQuery {
             (Some(id), None) => UserLookup::Id(id),
             (None, Some(email)) => UserLookup::Email { email, realm },
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_input("email", "give userId or email, not both"));
+                return Err(ApiError::bad_input(
+                    "email",
+                    "give userId or email, not both",
+                ));
             }
             (None, None) => return Err(ApiError::bad_input("userId", "give userId or email")),
         };
@@ -290,7 +301,10 @@ impl UserMutation {
             email: input.email,
             name: input.name,
         };
-        let user = services(ctx).directory.update_user(actor(ctx), update).await?;
+        let user = services(ctx)
+            .directory
+            .update_user(actor(ctx), update)
+            .await?;
         Ok(User(user))
     }
 
@@ -363,7 +377,10 @@ impl UserMutation {
 
     /// Soft delete: the user disappears from current views, their history stays.
     async fn delete_user(&self, ctx: &Context<'_>, user_id: i32) -> ApiResult<User> {
-        let user = services(ctx).directory.delete_user(actor(ctx), user_id).await?;
+        let user = services(ctx)
+            .directory
+            .delete_user(actor(ctx), user_id)
+            .await?;
         Ok(User(user))
     }
 }

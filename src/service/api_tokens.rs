@@ -76,6 +76,12 @@ fn random_part(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn split_secret(secret: &str) -> Option<&str> {
     let rest = secret.strip_prefix("hc_")?;
     let (lookup, key) = rest.split_once('_')?;
@@ -94,7 +100,11 @@ impl ApiTokens {
     }
 
     /// The caller behind a bearer secret, or UNAUTHENTICATED.
-    pub async fn authenticate(&self, secret: &str, ip_address: Option<String>) -> Result<Principal> {
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+        ip_address: Option<String>,
+    ) -> Result<Principal> {
         let invalid = || Error::Unauthenticated("invalid API token".to_owned());
         let lookup = split_secret(secret).ok_or_else(invalid)?;
         let row = api_token::Entity::find()
@@ -102,16 +112,23 @@ impl ApiTokens {
             .one(self.db.conn())
             .await?
             .ok_or_else(invalid)?;
-        let matches: bool = hash(secret).as_bytes().ct_eq(row.secret_hash.as_bytes()).into();
+        let matches: bool = hash(secret)
+            .as_bytes()
+            .ct_eq(row.secret_hash.as_bytes())
+            .into();
         if !matches {
             return Err(invalid());
         }
         let now = to_micros(self.clock.now());
         if row.revoked_at.is_some() {
-            return Err(Error::Unauthenticated("this API token was revoked".to_owned()));
+            return Err(Error::Unauthenticated(
+                "this API token was revoked".to_owned(),
+            ));
         }
         if row.expires_at.is_some_and(|at| at <= now) {
-            return Err(Error::Unauthenticated("this API token has expired".to_owned()));
+            return Err(Error::Unauthenticated(
+                "this API token has expired".to_owned(),
+            ));
         }
         if row
             .last_used_at
@@ -149,14 +166,24 @@ impl ApiTokens {
     }
 
     /// Issues a token no more powerful than the caller. Returns it with its secret.
-    pub async fn create(&self, actor: &Principal, input: NewApiToken) -> Result<(ApiToken, String)> {
+    pub async fn create(
+        &self,
+        actor: &Principal,
+        input: NewApiToken,
+    ) -> Result<(ApiToken, String)> {
         actor.require(Scope::ApiTokensManage)?;
         let name = input.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(Error::bad_input("input.name", "a token name has 1 to 200 characters"));
+            return Err(Error::bad_input(
+                "input.name",
+                "a token name has 1 to 200 characters",
+            ));
         }
         if input.scopes.is_empty() {
-            return Err(Error::bad_input("input.scopes", "give the token at least one scope"));
+            return Err(Error::bad_input(
+                "input.scopes",
+                "give the token at least one scope",
+            ));
         }
         let scopes = Scopes::new(input.scopes);
         if !actor.scopes.covers(&scopes) {
@@ -166,7 +193,10 @@ impl ApiTokens {
         }
         let now = self.clock.now();
         if input.expires_at.is_some_and(|at| at <= now) {
-            return Err(Error::bad_input("input.expiresAt", "expiresAt must be in the future"));
+            return Err(Error::bad_input(
+                "input.expiresAt",
+                "expiresAt must be in the future",
+            ));
         }
         let tx = self.db.write().await?;
         let realms = match input.realms {
@@ -186,7 +216,7 @@ impl ApiTokens {
                 "a token cannot be bound to realms its creator may not access",
             ));
         }
-        let lookup = random_part(9);
+        let lookup = random_hex(8);
         let secret = format!("hc_{lookup}_{}", random_part(32));
         let row = api_token::ActiveModel {
             name: Set(name.clone()),
@@ -233,7 +263,10 @@ impl ApiTokens {
 
     pub async fn get(&self, actor: &Principal, id: i32) -> Result<Option<ApiToken>> {
         actor.require(Scope::ApiTokensManage)?;
-        let Some(row) = api_token::Entity::find_by_id(id).one(self.db.conn()).await? else {
+        let Some(row) = api_token::Entity::find_by_id(id)
+            .one(self.db.conn())
+            .await?
+        else {
             return Ok(None);
         };
         let token = ApiToken::from(row);
@@ -251,7 +284,10 @@ impl ApiTokens {
             .one(&tx)
             .await?
             .ok_or_else(|| Error::not_found(format!("API token {id} does not exist")))?;
-        if !actor.realms.covers(&RealmAccess::decode(row.realms.as_deref())) {
+        if !actor
+            .realms
+            .covers(&RealmAccess::decode(row.realms.as_deref()))
+        {
             return Err(Error::forbidden("this token may not manage that API token"));
         }
         if row.revoked_at.is_some() {
@@ -285,6 +321,11 @@ mod tests {
     #[test]
     fn secrets_split_into_lookup_and_key() {
         assert_eq!(split_secret("hc_abc_def"), Some("abc"));
+        assert_eq!(split_secret("hc_abc_d_e_f"), Some("abc"));
+        for _ in 0..100 {
+            let secret = format!("hc_{}_{}", random_hex(8), random_part(32));
+            assert_eq!(split_secret(&secret).map(str::len), Some(16));
+        }
         assert_eq!(split_secret("hc_abc_"), None);
         assert_eq!(split_secret("Bearer"), None);
         assert_eq!(hash("x").len(), 64);

@@ -58,14 +58,12 @@ impl Audit {
             actor_id: Set(None),
             actor: Set(None),
             ip_address: Set(ip_address),
-            resources: Set(
-                serde_json::to_string(&[Resource {
-                    kind: "reason".to_owned(),
-                    name: reason.to_owned(),
-                    id: None,
-                }])
-                .unwrap_or_else(|_| "[]".to_owned()),
-            ),
+            resources: Set(serde_json::to_string(&[Resource {
+                kind: "reason".to_owned(),
+                name: reason.to_owned(),
+                id: None,
+            }])
+            .unwrap_or_else(|_| "[]".to_owned())),
             ..Default::default()
         };
         event.insert(self.db.conn()).await?;

@@ -119,7 +119,11 @@ impl Scopes {
 
     /// Stored form: comma-separated names.
     pub fn encode(&self) -> String {
-        self.0.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        self.0
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn decode(stored: &str) -> Self {

@@ -69,12 +69,14 @@ pub async fn apply<C: ConnectionTrait>(
         return Ok(());
     }
     let day = day_of(to_micros(at));
-    let rows = deltas.iter().map(|(key, delta)| user_count_day::ActiveModel {
-        realm_id: sea_orm::Set(realm_id),
-        day: sea_orm::Set(day),
-        count_key: sea_orm::Set(key.clone()),
-        delta: sea_orm::Set(*delta),
-    });
+    let rows = deltas
+        .iter()
+        .map(|(key, delta)| user_count_day::ActiveModel {
+            realm_id: sea_orm::Set(realm_id),
+            day: sea_orm::Set(day),
+            count_key: sea_orm::Set(key.clone()),
+            delta: sea_orm::Set(*delta),
+        });
     // "add to the existing row": the one upsert expression differs per backend.
     let sum = match db.get_database_backend() {
         DbBackend::MySql => Expr::cust("`delta` + VALUES(`delta`)"),
@@ -198,7 +200,10 @@ mod tests {
         assert_eq!(changed.get("status:SUSPENDED"), Some(&1));
         assert_eq!(changed.get("role:APP_ADMIN"), Some(&-1));
         assert!(deltas(Some(active(&admin)), Some(active(&admin))).is_empty());
-        assert_eq!(deltas(Some(suspended), None).get("status:SUSPENDED"), Some(&-1));
+        assert_eq!(
+            deltas(Some(suspended), None).get("status:SUSPENDED"),
+            Some(&-1)
+        );
         assert_eq!(day_of(-1), -1);
         assert_eq!(day_of(MICROS_PER_DAY), 1);
     }

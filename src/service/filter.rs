@@ -5,7 +5,7 @@
 use sea_orm::Condition;
 use sea_orm::sea_query::SimpleExpr;
 
-use super::directory::{RoleCatalog, Realms, UserStatus};
+use super::directory::{Realms, RoleCatalog, UserStatus};
 use super::{Principal, RealmAccess, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -41,15 +41,17 @@ pub struct FilterContext<'a> {
 impl UserFilter {
     /// The SQL condition, validating names: an unknown realm or role is
     /// BAD_USER_INPUT naming the field, a realm the caller may not see FORBIDDEN.
-    pub fn condition(&self, target: &dyn FilterTarget, cx: &FilterContext<'_>) -> Result<Condition> {
+    pub fn condition(
+        &self,
+        target: &dyn FilterTarget,
+        cx: &FilterContext<'_>,
+    ) -> Result<Condition> {
         let mut all = Condition::all();
         if let Some(ids) = &self.user_id {
             all = all.add(target.user_id(ids.clone()));
         }
         if let Some(emails) = &self.user_email {
-            all = all.add(target.email(
-                emails.iter().map(|e| e.trim().to_lowercase()).collect(),
-            ));
+            all = all.add(target.email(emails.iter().map(|e| e.trim().to_lowercase()).collect()));
         }
         if let Some(names) = &self.realm {
             let field = format!("{}.realm", cx.field);
@@ -62,9 +64,7 @@ impl UserFilter {
             all = all.add(target.realm_id(ids));
         }
         if let Some(statuses) = &self.status {
-            all = all.add(target.status(
-                statuses.iter().map(|s| s.as_str().to_owned()).collect(),
-            ));
+            all = all.add(target.status(statuses.iter().map(|s| s.as_str().to_owned()).collect()));
         }
         if let Some(roles) = &self.role {
             let field = format!("{}.role", cx.field);
@@ -76,13 +76,25 @@ impl UserFilter {
         }
         for (i, sub) in self.and.iter().enumerate() {
             let field = format!("{}.AND[{i}]", cx.field);
-            all = all.add(sub.condition(target, &FilterContext { field: &field, ..*cx })?);
+            all = all.add(sub.condition(
+                target,
+                &FilterContext {
+                    field: &field,
+                    ..*cx
+                },
+            )?);
         }
         if !self.or.is_empty() {
             let mut any = Condition::any();
             for (i, sub) in self.or.iter().enumerate() {
                 let field = format!("{}.OR[{i}]", cx.field);
-                any = any.add(sub.condition(target, &FilterContext { field: &field, ..*cx })?);
+                any = any.add(sub.condition(
+                    target,
+                    &FilterContext {
+                        field: &field,
+                        ..*cx
+                    },
+                )?);
             }
             all = all.add(any);
         }
@@ -94,12 +106,14 @@ impl UserFilter {
 pub fn realm_scope(target: &dyn FilterTarget, realms: &Realms, actor: &Principal) -> Condition {
     match &actor.realms {
         RealmAccess::All => Condition::all(),
-        RealmAccess::Only(names) => Condition::all().add(target.realm_id(
-            names
-                .iter()
-                .filter_map(|n| realms.by_name(n))
-                .map(|r| r.id)
-                .collect(),
-        )),
+        RealmAccess::Only(names) => Condition::all().add(
+            target.realm_id(
+                names
+                    .iter()
+                    .filter_map(|n| realms.by_name(n))
+                    .map(|r| r.id)
+                    .collect(),
+            ),
+        ),
     }
 }

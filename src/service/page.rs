@@ -214,27 +214,25 @@ where
         rows.reverse();
     }
 
-    // Is there anything on the far side of the cursor we started from?
-    let (start_bound, start_is_after) = if plan.backward {
-        (&plan.before, false)
+    // Rows outside the cursors: at or before `after`, at or after `before`.
+    let outside = |key: &Vec<KeyPart>, ascending: bool| {
+        Condition::all().add(beyond(cols, key, ascending)).not()
+    };
+    let (mut has_next, mut has_previous) = if plan.backward {
+        (false, overflow)
     } else {
-        (&plan.after, true)
+        (overflow, false)
     };
-    let beyond_start = match start_bound {
-        None => false,
-        Some(key) => {
-            // Rows at or before `after` (or at or after `before`).
-            let outside = Condition::all()
-                .add(beyond(cols, key, if start_is_after { asc } else { !asc }))
-                .not();
-            exists(db, base.clone(), outside).await?
-        }
-    };
-    let (has_next, has_previous) = if plan.backward {
-        (beyond_start, overflow)
-    } else {
-        (overflow, beyond_start)
-    };
+    if let Some(after) = &plan.after
+        && !has_previous
+    {
+        has_previous = exists(db, base.clone(), outside(after, asc)).await?;
+    }
+    if let Some(before) = &plan.before
+        && !has_next
+    {
+        has_next = exists(db, base.clone(), outside(before, !asc)).await?;
+    }
 
     let items = rows
         .into_iter()

@@ -49,7 +49,10 @@ mod tests {
         // Midnight did not exist in Santiago on 2024-09-08: the day starts at 01:00.
         let scl: Tz = "America/Santiago".parse().unwrap();
         let gap = NaiveDate::from_ymd_opt(2024, 9, 8).unwrap();
-        assert_eq!(day_start(scl, gap).to_rfc3339(), "2024-09-08T04:00:00+00:00");
+        assert_eq!(
+            day_start(scl, gap).to_rfc3339(),
+            "2024-09-08T04:00:00+00:00"
+        );
         assert!(parse_zone(Some("Mars/Olympus"), "timeZone").is_err());
         assert_eq!(parse_zone(None, "timeZone").unwrap(), Tz::UTC);
     }

@@ -1,9 +1,7 @@
 //! Datasets: per-realm collections users hold dataset roles on.
 
 use entity::dataset;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Order, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Order, QueryFilter, Set};
 
 use super::{Dataset, Directory, Realms};
 use crate::service::audit::{self, NewEvent, Resource};
@@ -27,7 +25,12 @@ pub struct DatasetQuery {
 }
 
 impl Directory {
-    fn dataset_scope(&self, actor: &Principal, realms: &Realms, realm: Option<&str>) -> Result<DatasetQuery> {
+    fn dataset_scope(
+        &self,
+        actor: &Principal,
+        realms: &Realms,
+        realm: Option<&str>,
+    ) -> Result<DatasetQuery> {
         actor.require(Scope::UsersRead)?;
         let condition = match (realm, &actor.realms) {
             (Some(name), _) => {
@@ -87,11 +90,19 @@ impl Directory {
         Ok(Some(dataset))
     }
 
-    pub async fn create_dataset(&self, actor: &Principal, realm: &str, name: &str) -> Result<Dataset> {
+    pub async fn create_dataset(
+        &self,
+        actor: &Principal,
+        realm: &str,
+        name: &str,
+    ) -> Result<Dataset> {
         actor.require(Scope::UsersWrite)?;
         let name = name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(Error::bad_input("name", "a dataset name has 1 to 200 characters"));
+            return Err(Error::bad_input(
+                "name",
+                "a dataset name has 1 to 200 characters",
+            ));
         }
         let now = self.clock.now();
         let tx = self.db.write().await?;
@@ -107,7 +118,10 @@ impl Directory {
         if taken {
             return Err(Error::conflict(
                 "name",
-                format!("realm '{}' already has a dataset named '{name}'", realm.name),
+                format!(
+                    "realm '{}' already has a dataset named '{name}'",
+                    realm.name
+                ),
             ));
         }
         let row = dataset::ActiveModel {

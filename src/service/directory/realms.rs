@@ -82,7 +82,10 @@ impl Directory {
             .await?
             .is_some();
         if exists {
-            return Err(Error::conflict("name", format!("realm '{name}' already exists")));
+            return Err(Error::conflict(
+                "name",
+                format!("realm '{name}' already exists"),
+            ));
         }
         let row = realm::ActiveModel {
             name: Set(name.clone()),

@@ -183,11 +183,13 @@ pub fn encode_datasets(datasets: &BTreeMap<i32, (String, String)>) -> String {
 pub fn decode_datasets(stored: &str) -> Vec<DatasetRole> {
     let rows: Vec<StoredDatasetRole> = serde_json::from_str(stored).unwrap_or_default();
     rows.into_iter()
-        .map(|StoredDatasetRole(dataset_id, dataset_name, role)| DatasetRole {
-            dataset_id,
-            dataset_name,
-            role,
-        })
+        .map(
+            |StoredDatasetRole(dataset_id, dataset_name, role)| DatasetRole {
+                dataset_id,
+                dataset_name,
+                role,
+            },
+        )
         .collect()
 }
 
@@ -223,7 +225,10 @@ mod tests {
         let mut s = state(UserStatus::Active, &["TEAM_USER", "APP_ADMIN"]);
         s.datasets.insert(3, ("Invoices".into(), "ANALYST".into()));
         assert_eq!(decode_roles(&encode_roles(&s.roles)), s.roles_vec());
-        assert_eq!(decode_datasets(&encode_datasets(&s.datasets)), s.datasets_vec());
+        assert_eq!(
+            decode_datasets(&encode_datasets(&s.datasets)),
+            s.datasets_vec()
+        );
         let types = vec![ChangeType::Created, ChangeType::AppRole];
         assert_eq!(ChangeType::from_mask(ChangeType::mask(&types)), types);
     }

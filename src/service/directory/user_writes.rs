@@ -48,7 +48,10 @@ fn validate_email(email: &str, field: &str) -> Result<String> {
     if valid {
         Ok(email)
     } else {
-        Err(Error::bad_input(field, format!("'{email}' is not an email address")))
+        Err(Error::bad_input(
+            field,
+            format!("'{email}' is not an email address"),
+        ))
     }
 }
 
@@ -118,7 +121,12 @@ impl Directory {
         let mut datasets = BTreeMap::new();
         for (dataset_id, role) in &input.datasets {
             let (grant, _) = self
-                .resolve_grant(&tx, *dataset_id, Some(role), ("input.datasets", "input.datasets"))
+                .resolve_grant(
+                    &tx,
+                    *dataset_id,
+                    Some(role),
+                    ("input.datasets", "input.datasets"),
+                )
                 .await?;
             if grant.realm_id != realm.id {
                 return Err(Error::bad_input(
@@ -126,7 +134,10 @@ impl Directory {
                     format!("dataset {dataset_id} is not in realm '{}'", realm.name),
                 ));
             }
-            if datasets.insert(grant.dataset_id, (grant.name, grant.role)).is_some() {
+            if datasets
+                .insert(grant.dataset_id, (grant.name, grant.role))
+                .is_some()
+            {
                 return Err(Error::bad_input(
                     "input.datasets",
                     format!("dataset {dataset_id} is listed twice"),
@@ -219,7 +230,12 @@ impl Directory {
         .await
     }
 
-    pub async fn set_user_status(&self, actor: &Principal, user_id: i32, status: UserStatus) -> Result<User> {
+    pub async fn set_user_status(
+        &self,
+        actor: &Principal,
+        user_id: i32,
+        status: UserStatus,
+    ) -> Result<User> {
         self.change_user(actor, user_id, "user.status_changed", |_, _, state| {
             Box::pin(async move {
                 state.status = status;
@@ -229,7 +245,12 @@ impl Directory {
         .await
     }
 
-    pub async fn set_user_roles(&self, actor: &Principal, user_id: i32, roles: &[String]) -> Result<User> {
+    pub async fn set_user_roles(
+        &self,
+        actor: &Principal,
+        user_id: i32,
+        roles: &[String],
+    ) -> Result<User> {
         let roles = self.app_roles(roles, "roles")?;
         self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
             Box::pin(async move {
@@ -240,7 +261,12 @@ impl Directory {
         .await
     }
 
-    pub async fn add_user_roles(&self, actor: &Principal, user_id: i32, roles: &[String]) -> Result<User> {
+    pub async fn add_user_roles(
+        &self,
+        actor: &Principal,
+        user_id: i32,
+        roles: &[String],
+    ) -> Result<User> {
         let roles = self.app_roles(roles, "roles")?;
         self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
             Box::pin(async move {
@@ -251,7 +277,12 @@ impl Directory {
         .await
     }
 
-    pub async fn remove_user_roles(&self, actor: &Principal, user_id: i32, roles: &[String]) -> Result<User> {
+    pub async fn remove_user_roles(
+        &self,
+        actor: &Principal,
+        user_id: i32,
+        roles: &[String],
+    ) -> Result<User> {
         let roles = self.app_roles(roles, "roles")?;
         self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
             Box::pin(async move {
@@ -273,22 +304,29 @@ impl Directory {
         let (grant, revoke) = self
             .resolve_grant(self.db.conn(), dataset_id, role, ("datasetId", "role"))
             .await?;
-        self.change_user(actor, user_id, "user.dataset_role_changed", |_, row, state| {
-            Box::pin(async move {
-                if grant.realm_id != row.realm_id {
-                    return Err(Error::bad_input(
-                        "datasetId",
-                        format!("dataset {dataset_id} is not in the user's realm"),
-                    ));
-                }
-                if revoke {
-                    state.datasets.remove(&grant.dataset_id);
-                } else {
-                    state.datasets.insert(grant.dataset_id, (grant.name, grant.role));
-                }
-                Ok(())
-            })
-        })
+        self.change_user(
+            actor,
+            user_id,
+            "user.dataset_role_changed",
+            |_, row, state| {
+                Box::pin(async move {
+                    if grant.realm_id != row.realm_id {
+                        return Err(Error::bad_input(
+                            "datasetId",
+                            format!("dataset {dataset_id} is not in the user's realm"),
+                        ));
+                    }
+                    if revoke {
+                        state.datasets.remove(&grant.dataset_id);
+                    } else {
+                        state
+                            .datasets
+                            .insert(grant.dataset_id, (grant.name, grant.role));
+                    }
+                    Ok(())
+                })
+            },
+        )
         .await
     }
 
@@ -335,7 +373,13 @@ impl Directory {
 
     /// Locks the user, applies `edit` to their state and, if anything changed,
     /// writes the state, a history entry and an audit event named `event`.
-    async fn change_user<F>(&self, actor: &Principal, user_id: i32, event: &str, edit: F) -> Result<User>
+    async fn change_user<F>(
+        &self,
+        actor: &Principal,
+        user_id: i32,
+        event: &str,
+        edit: F,
+    ) -> Result<User>
     where
         F: for<'a> FnOnce(
             &'a DatabaseTransaction,
@@ -423,7 +467,11 @@ async fn lock_user(
         email: row.email.clone(),
         name: row.name.clone(),
         status: row.status.parse().unwrap_or(UserStatus::Active),
-        roles: roles.remove(&user_id).unwrap_or_default().into_iter().collect(),
+        roles: roles
+            .remove(&user_id)
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         datasets: datasets.remove(&user_id).unwrap_or_default(),
     };
     Ok((row, realms, state))
@@ -513,7 +561,9 @@ async fn sync_access(
         })
         .collect();
     if !fresh.is_empty() {
-        user_dataset_role::Entity::insert_many(fresh).exec(tx).await?;
+        user_dataset_role::Entity::insert_many(fresh)
+            .exec(tx)
+            .await?;
     }
     Ok(())
 }

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use entity::{dataset, user, user_dataset_role, user_role};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
+};
 
 use super::{Directory, Realms, User, UserStatus};
 use crate::service::filter::{FilterContext, FilterTarget, UserFilter, realm_scope};
@@ -40,7 +42,10 @@ impl Default for UserOrder {
 #[derive(Debug, Clone)]
 pub enum UserLookup {
     Id(i32),
-    Email { email: String, realm: Option<String> },
+    Email {
+        email: String,
+        realm: Option<String>,
+    },
 }
 
 /// The filter on the `users` table.

@@ -12,14 +12,14 @@ use chrono::{DateTime, Utc};
 use entity::user_change;
 
 pub use changelog::{ChangeQuery, ChangelogQuery};
-pub use snapshots::{SnapshotQuery, UserSnapshot};
-pub use summary::UserSummary;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+pub use snapshots::{SnapshotQuery, UserSnapshot};
+pub use summary::UserSummary;
 
+use super::counts::{self, Counted};
 use super::directory::state::{decode_datasets, decode_roles, encode_datasets, encode_roles};
 use super::directory::{ChangeType, DatasetRole, Realms, RoleCatalog, UserState, UserStatus};
-use super::counts::{self, Counted};
 use super::{Principal, Result, Scope};
 use crate::clock::SharedClock;
 use crate::db::Db;

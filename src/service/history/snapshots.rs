@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use entity::user_change;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
-use super::changelog::ChangesTable;
 use super::History;
+use super::changelog::ChangesTable;
 use crate::service::counts;
 use crate::service::directory::state::{decode_datasets, decode_roles};
 use crate::service::directory::{DatasetRole, Realms, UserStatus};

@@ -1,0 +1,377 @@
+//! The `headcount` command: schema, migrate, token create, seed --demo and
+//! serve (bootstrap token, GraphiQL, graceful shutdown on SIGTERM).
+
+#[macro_use]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+backend_tests!(
+    migrate_and_token_create_work_on_the_database,
+    seed_demo_writes_history_spread_over_90_days,
+);
+
+const BIN: &str = env!("CARGO_BIN_EXE_headcount");
+
+fn headcount(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HEADCOUNT_DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("run headcount {args:?}: {e}"))
+}
+
+#[track_caller]
+fn succeeded(output: &Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn schema_command_prints_schema_graphql() {
+    let printed = succeeded(&headcount(&["schema"]), "headcount schema");
+    let on_disk =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql"))
+            .expect("schema.graphql");
+    assert!(
+        printed == on_disk,
+        "`headcount schema` differs from schema.graphql"
+    );
+}
+
+async fn migrate_and_token_create_work_on_the_database(t: TestServer) {
+    t.create_realm("acme").await;
+    let url = t.db_url().to_owned();
+
+    // Migrating an up-to-date database changes nothing and succeeds.
+    succeeded(&headcount(&["--database-url", &url, "migrate"]), "migrate");
+
+    let out = succeeded(
+        &headcount(&[
+            "--database-url",
+            &url,
+            "token",
+            "create",
+            "--name",
+            "cli-reader",
+            "--scope",
+            "USERS_READ",
+            "--scope",
+            "CHANGELOG_READ",
+            "--realm",
+            "ACME",
+            "--expires",
+            "2099-01-01T00:00:00Z",
+        ]),
+        "token create",
+    );
+    let secret = out.split_whitespace().last().expect("a secret").to_owned();
+    let viewer = t
+        .gql_ok(&secret, "{ viewer { name scopes realms } }", json!({}))
+        .await;
+    assert_eq!(viewer["viewer"]["name"], "cli-reader");
+    assert_eq!(
+        strings(&viewer["viewer"]["scopes"]),
+        sorted(&["CHANGELOG_READ", "USERS_READ"])
+    );
+    assert_eq!(strings(&viewer["viewer"]["realms"]), sorted(&["acme"]));
+    let listed = t
+        .admin_ok("{ apiTokens { name expiresAt } }", json!({}))
+        .await;
+    let token = listed["apiTokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tok| tok["name"] == "cli-reader")
+        .cloned()
+        .expect("listed");
+    assert_eq!(datetime(&token["expiresAt"]), at("2099-01-01T00:00:00Z"));
+
+    // The database URL also comes from HEADCOUNT_DATABASE_URL; the secret is
+    // printed once, on its own, as the last word.
+    let output = Command::new(BIN)
+        .args(["token", "create", "--name", "cli-admin", "--scope", "ADMIN"])
+        .env("HEADCOUNT_DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run headcount");
+    let out = succeeded(&output, "token create (env)");
+    let secret = out.split_whitespace().last().unwrap().to_owned();
+    assert_eq!(out.matches(&secret).count(), 1, "the secret is shown once");
+    let viewer = t
+        .gql_ok(&secret, "{ viewer { name realms } }", json!({}))
+        .await;
+    assert_eq!(viewer["viewer"]["name"], "cli-admin");
+    assert!(viewer["viewer"]["realms"].is_null());
+
+    // Bad flags fail without issuing anything.
+    let before = t.counts().await;
+    for args in [
+        vec!["--scope", "NOT_A_SCOPE"],
+        vec!["--scope", "USERS_READ", "--realm", "nowhere"],
+        vec!["--scope", "USERS_READ", "--expires", "someday"],
+    ] {
+        let mut full = vec![
+            "--database-url",
+            url.as_str(),
+            "token",
+            "create",
+            "--name",
+            "bad",
+        ];
+        full.extend(args.iter().copied());
+        let output = headcount(&full);
+        assert!(
+            !output.status.success(),
+            "token create {args:?} should fail"
+        );
+    }
+    assert_eq!(before, t.counts().await);
+}
+
+async fn seed_demo_writes_history_spread_over_90_days(t: TestServer) {
+    let before = chrono::Utc::now();
+    succeeded(
+        &headcount(&["--database-url", t.db_url(), "seed", "--demo"]),
+        "seed --demo",
+    );
+
+    let realms = t.admin_ok("{ realms { name } }", json!({})).await;
+    assert_eq!(realms["realms"].as_array().unwrap().len(), 3, "{realms}");
+    let users = t
+        .admin_ok(
+            "{ users(first: 1000) { totalCount edges { node { status roles datasets { role } } } } }",
+            json!({}),
+        )
+        .await;
+    let total = users["users"]["totalCount"].as_u64().unwrap();
+    assert!((150..=260).contains(&total), "about 200 users, got {total}");
+    let people = nodes(&users["users"]);
+    assert!(
+        people
+            .iter()
+            .any(|u| !u["roles"].as_array().unwrap().is_empty()),
+        "users hold roles"
+    );
+    assert!(
+        people
+            .iter()
+            .any(|u| !u["datasets"].as_array().unwrap().is_empty()),
+        "users hold dataset permissions"
+    );
+    let statuses: std::collections::BTreeSet<&str> = people
+        .iter()
+        .map(|u| u["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.len() >= 2, "statuses vary: {statuses:?}");
+
+    // History is dated over the last 90 days, not all "now".
+    use sea_orm::{EntityTrait, QueryOrder};
+    let rows = entity::user_change::Entity::find()
+        .order_by_asc(entity::user_change::Column::ChangedAt)
+        .all(t.conn())
+        .await
+        .unwrap();
+    assert!(
+        rows.len() as u64 > total,
+        "status and role changes beyond creation"
+    );
+    let first = chrono::DateTime::from_timestamp_micros(rows[0].changed_at).unwrap();
+    let last = chrono::DateTime::from_timestamp_micros(rows[rows.len() - 1].changed_at).unwrap();
+    assert!(
+        last <= chrono::Utc::now(),
+        "no history in the future: {last}"
+    );
+    assert!(
+        first >= before - chrono::Duration::days(92),
+        "starts about 90 days back: {first}"
+    );
+    assert!(
+        last - first >= chrono::Duration::days(60),
+        "spread over time: {first} .. {last}"
+    );
+    let distinct_days: std::collections::BTreeSet<i64> =
+        rows.iter().map(|r| r.changed_at / 86_400_000_000).collect();
+    assert!(
+        distinct_days.len() >= 30,
+        "changes on many days, got {}",
+        distinct_days.len()
+    );
+
+    // Seeding twice is refused rather than doubling the data.
+    let again = headcount(&["--database-url", t.db_url(), "seed", "--demo"]);
+    assert!(!again.status.success(), "a second seed --demo is refused");
+}
+
+/// `serve` on an empty SQLite database: bootstrap ADMIN token printed and
+/// written to an owner-only file, GraphiQL served, SIGTERM stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_bootstraps_an_admin_token_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("headcount-serve-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let result = tokio::spawn(serve_in(dir.clone())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(err) = result {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// Kills the server if the test fails before it stops it.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+async fn serve_in(dir: std::path::PathBuf) {
+    use std::io::BufRead;
+    let url = format!("sqlite://{}?mode=rwc", dir.join("hc.db").display());
+    let data_dir = dir.join("data");
+    let mut child = Command::new(BIN)
+        .args([
+            "--database-url",
+            &url,
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env_remove("HEADCOUNT_DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn headcount serve");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for reader in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(reader)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut child = ChildGuard(child);
+
+    // Read its output until the listen address shows.
+    let mut printed = String::new();
+    let mut addr = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while addr.is_none() && Instant::now() < deadline {
+        let line = tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_millis(500)));
+        let line = match line {
+            Ok(line) => line,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(rest) = line.split("http://").nth(1) {
+            let found = rest.split("/graphql").next().unwrap_or_default();
+            if found.starts_with("127.0.0.1:") && !found.ends_with(":0") {
+                addr = Some(found.to_owned());
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v.is_object()),
+                    "--log-format json writes JSON log lines: {line}"
+                );
+            }
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("serve never said where it listens:\n{printed}"));
+
+    let file = data_dir.join("bootstrap-token");
+    let secret = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{printed}", file.display()))
+        .trim()
+        .to_owned();
+    assert!(
+        printed.contains(&secret),
+        "the bootstrap secret is printed:\n{printed}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "the bootstrap token file is readable by its owner only"
+        );
+    }
+
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(&secret)
+        .json(&json!({ "query": "{ viewer { name scopes realms } }" }))
+        .send()
+        .await
+        .expect("POST /graphql");
+    let body: serde_json::Value = response.json().await.unwrap();
+    data(&body);
+    assert_eq!(
+        strings(&body["data"]["viewer"]["scopes"]),
+        sorted(&["ADMIN"]),
+        "{body}"
+    );
+    assert!(body["data"]["viewer"]["realms"].is_null());
+    let page = client
+        .get(format!("http://{addr}/graphql"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+
+    // SIGTERM: a graceful stop with a zero exit status.
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve stops within 20 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+}
