@@ -21,6 +21,12 @@ impl ScalarType for Timestamp {
         })
     }
 
+    /// Checked during validation too, so a bad literal or variable is
+    /// reported with the argument's name (`Invalid value for argument "x"`).
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if parse_datetime(s).is_some())
+    }
+
     fn to_value(&self) -> Value {
         Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
@@ -50,6 +56,10 @@ impl ScalarType for Day {
         NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
             .map(Day)
             .map_err(|_| InputValueError::custom(format!("'{s}' is not a YYYY-MM-DD date")))
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok())
     }
 
     fn to_value(&self) -> Value {

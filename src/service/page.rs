@@ -9,10 +9,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -153,25 +153,30 @@ pub fn validate(args: &PageArgs) -> Result<()> {
     Ok(())
 }
 
-/// `key > values` in the keyset's order, written so an index on the key
-/// columns serves it as a range scan on every backend:
-/// `c1 >= v1 AND (c1 > v1 OR (c2 >= v2 AND (c2 > v2 OR ...)))`.
-fn beyond<C: ColumnTrait>(columns: &[C], values: &[KeyPart], ascending: bool) -> SimpleExpr {
+/// `key > values` in the keyset's order (`key >= values` when `inclusive`),
+/// written so an index on the key columns serves it as a range scan on every
+/// backend: `c1 >= v1 AND (c1 > v1 OR (c2 >= v2 AND (c2 > v2 OR ...)))`.
+fn beyond<C: ColumnTrait>(
+    columns: &[C],
+    values: &[KeyPart],
+    ascending: bool,
+    inclusive: bool,
+) -> SimpleExpr {
     let (col, value) = (columns[0], Value::from(values[0].clone()));
     let strictly = if ascending {
         Expr::col(col).gt(value.clone())
     } else {
         Expr::col(col).lt(value.clone())
     };
-    if columns.len() == 1 {
-        return strictly;
-    }
     let at_least = if ascending {
         Expr::col(col).gte(value)
     } else {
         Expr::col(col).lte(value)
     };
-    at_least.and(strictly.or(beyond(&columns[1..], &values[1..], ascending)))
+    if columns.len() == 1 {
+        return if inclusive { at_least } else { strictly };
+    }
+    at_least.and(strictly.or(beyond(&columns[1..], &values[1..], ascending, inclusive)))
 }
 
 /// Fetches one page of `base` in `keyset` order.
@@ -195,10 +200,10 @@ where
     // The rows strictly between the cursors.
     let mut window = base.clone();
     if let Some(after) = &plan.after {
-        window = window.filter(beyond(cols, after, asc));
+        window = window.filter(beyond(cols, after, asc, false));
     }
     if let Some(before) = &plan.before {
-        window = window.filter(beyond(cols, before, !asc));
+        window = window.filter(beyond(cols, before, !asc, false));
     }
     // Walk forward from `after`, or backward from `before`.
     let walk_asc = asc != plan.backward;
@@ -214,9 +219,15 @@ where
         rows.reverse();
     }
 
-    // Rows outside the cursors: at or before `after`, at or after `before`.
-    let outside = |key: &Vec<KeyPart>, ascending: bool| {
-        Condition::all().add(beyond(cols, key, ascending)).not()
+    // Is there a row at or before `after` (at or after `before`)? One index
+    // seek toward the start (end) of the list.
+    let outside = |key: &Vec<KeyPart>, toward_start: bool| {
+        let ascending = if toward_start { !asc } else { asc };
+        let mut probe = base.clone().filter(beyond(cols, key, ascending, true));
+        for col in cols {
+            probe = probe.order_by(*col, if ascending { Order::Asc } else { Order::Desc });
+        }
+        probe
     };
     let (mut has_next, mut has_previous) = if plan.backward {
         (false, overflow)
@@ -226,12 +237,12 @@ where
     if let Some(after) = &plan.after
         && !has_previous
     {
-        has_previous = exists(db, base.clone(), outside(after, asc)).await?;
+        has_previous = exists(db, outside(after, true)).await?;
     }
     if let Some(before) = &plan.before
         && !has_next
     {
-        has_next = exists(db, base.clone(), outside(before, !asc)).await?;
+        has_next = exists(db, outside(before, false)).await?;
     }
 
     let items = rows
@@ -245,13 +256,19 @@ where
     })
 }
 
-async fn exists<E, C>(db: &C, base: Select<E>, condition: impl IntoCondition) -> Result<bool>
+async fn exists<E, C>(db: &C, query: Select<E>) -> Result<bool>
 where
     E: EntityTrait,
-    E::Model: Sync,
     C: ConnectionTrait,
 {
-    Ok(base.filter(condition).limit(1).one(db).await?.is_some())
+    let one = query
+        .select_only()
+        .expr(Expr::val(1))
+        .limit(1)
+        .into_tuple::<i32>()
+        .one(db)
+        .await?;
+    Ok(one.is_some())
 }
 
 /// Counts every row of `base` (for `totalCount`, only when selected).
