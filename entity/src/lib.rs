@@ -12,5 +12,3 @@ pub mod role;
 pub mod user;
 pub mod user_change;
 pub mod user_count_day;
-pub mod user_dataset_role;
-pub mod user_role;

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// Current state of a user. History lives in `user_changes`.
+/// Current state of a user, whole in one row (a page of users is one
+/// query). History lives in `user_changes`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
@@ -12,6 +13,10 @@ pub struct Model {
     pub name: String,
     /// `ACTIVE`, `DORMANT` or `SUSPENDED`.
     pub status: String,
+    /// App roles held now: a JSON array of names, sorted (as in history).
+    pub roles: String,
+    /// Dataset roles held now: a JSON array of `[id, name, role]`, by id.
+    pub datasets: String,
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,

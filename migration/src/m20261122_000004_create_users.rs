@@ -15,6 +15,8 @@ impl MigrationTrait for Migration {
                     .col(string_len(Users::Email, 254))
                     .col(string_len(Users::Name, 200))
                     .col(string_len(Users::Status, 16))
+                    .col(text(Users::Roles))
+                    .col(text(Users::Datasets))
                     .col(big_integer(Users::CreatedAt))
                     .col(big_integer(Users::UpdatedAt))
                     .col(big_integer_null(Users::DeletedAt))
@@ -53,66 +55,13 @@ impl MigrationTrait for Migration {
         for index in indexes {
             manager.create_index(index).await?;
         }
-
-        manager
-            .create_table(
-                Table::create()
-                    .table(UserRoles::Table)
-                    .col(integer(UserRoles::UserId))
-                    .col(string_len(UserRoles::Role, 64))
-                    .primary_key(Index::create().col(UserRoles::UserId).col(UserRoles::Role))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_user_roles_role")
-                    .table(UserRoles::Table)
-                    .col(UserRoles::Role)
-                    .col(UserRoles::UserId)
-                    .to_owned(),
-            )
-            .await?;
-
-        manager
-            .create_table(
-                Table::create()
-                    .table(UserDatasetRoles::Table)
-                    .col(integer(UserDatasetRoles::UserId))
-                    .col(integer(UserDatasetRoles::DatasetId))
-                    .col(string_len(UserDatasetRoles::Role, 64))
-                    .primary_key(
-                        Index::create()
-                            .col(UserDatasetRoles::UserId)
-                            .col(UserDatasetRoles::DatasetId),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_user_dataset_roles_role")
-                    .table(UserDatasetRoles::Table)
-                    .col(UserDatasetRoles::Role)
-                    .col(UserDatasetRoles::UserId)
-                    .to_owned(),
-            )
-            .await
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            UserDatasetRoles::Table.into_iden(),
-            UserRoles::Table.into_iden(),
-            Users::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
-        }
-        Ok(())
+        manager
+            .drop_table(Table::drop().table(Users::Table).to_owned())
+            .await
     }
 }
 
@@ -124,23 +73,10 @@ enum Users {
     Email,
     Name,
     Status,
+    Roles,
+    Datasets,
     CreatedAt,
     UpdatedAt,
     DeletedAt,
     LiveKey,
-}
-
-#[derive(DeriveIden)]
-enum UserRoles {
-    Table,
-    UserId,
-    Role,
-}
-
-#[derive(DeriveIden)]
-enum UserDatasetRoles {
-    Table,
-    UserId,
-    DatasetId,
-    Role,
 }

@@ -2,7 +2,7 @@
 //!
 //! Writes, in bulk, exactly the rows the services would have written had
 //! every change gone through them: realms, datasets, users in their final
-//! state with their roles and dataset roles, one `user_changes` chain per
+//! state (their roles and dataset roles in the row), one `user_changes` chain per
 //! user, and the daily count rollup. It replays the whole history in time
 //! order (a heap of each user's next change), so ids grow with time as they
 //! do in production; memory holds the live users' states, never the rows.
@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
-use entity::{dataset, realm, user, user_change, user_count_day, user_dataset_role, user_role};
+use entity::{dataset, realm, user, user_change, user_count_day};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::seq::index::sample;
@@ -740,8 +740,8 @@ fn standard_normal(rng: &mut StdRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// The user's final row, app roles and dataset roles (deleted users keep
-/// theirs, as the services do).
+/// The user's final row, app roles and dataset roles included, encoded as
+/// in the last history row (deleted users keep theirs, as the services do).
 async fn write_user(
     out: &mut Writer<'_>,
     user_id: i32,
@@ -756,21 +756,14 @@ async fn write_user(
         state.email.clone().into(),
         state.name.clone().into(),
         state.status.as_str().to_owned().into(),
+        live.roles_json.clone().into(),
+        live.datasets_json.clone().into(),
         live.created.into(),
         live.last.into(),
         deleted.then_some(live.last).into(),
         (if deleted { user_id } else { 0 }).into(),
     ];
-    out.push(Table::Users, row).await?;
-    for role in &state.roles {
-        out.push(Table::Roles, vec![user_id.into(), role.clone().into()])
-            .await?;
-    }
-    for (dataset_id, (_, role)) in &state.datasets {
-        let row = vec![user_id.into(), (*dataset_id).into(), role.clone().into()];
-        out.push(Table::Grants, row).await?;
-    }
-    Ok(())
+    out.push(Table::Users, row).await
 }
 
 /// The tables written, each buffered separately.
@@ -779,8 +772,6 @@ enum Table {
     Realms,
     Datasets,
     Users,
-    Roles,
-    Grants,
     Changes,
     CountDays,
 }
@@ -844,22 +835,12 @@ impl<'a> Writer<'a> {
                     user::Column::Email,
                     user::Column::Name,
                     user::Column::Status,
+                    user::Column::Roles,
+                    user::Column::Datasets,
                     user::Column::CreatedAt,
                     user::Column::UpdatedAt,
                     user::Column::DeletedAt,
                     user::Column::LiveKey,
-                ],
-            ),
-            Buffer::new(
-                user_role::Entity,
-                vec![user_role::Column::UserId, user_role::Column::Role],
-            ),
-            Buffer::new(
-                user_dataset_role::Entity,
-                vec![
-                    user_dataset_role::Column::UserId,
-                    user_dataset_role::Column::DatasetId,
-                    user_dataset_role::Column::Role,
                 ],
             ),
             Buffer::new(
@@ -1056,18 +1037,6 @@ mod tests {
             .all(conn)
             .await
             .unwrap();
-        let roles = user_role::Entity::find()
-            .order_by_asc(user_role::Column::UserId)
-            .order_by_asc(user_role::Column::Role)
-            .all(conn)
-            .await
-            .unwrap();
-        let grants = user_dataset_role::Entity::find()
-            .order_by_asc(user_dataset_role::Column::UserId)
-            .order_by_asc(user_dataset_role::Column::DatasetId)
-            .all(conn)
-            .await
-            .unwrap();
         let changes = user_change::Entity::find()
             .order_by_asc(user_change::Column::Id)
             .all(conn)
@@ -1081,7 +1050,7 @@ mod tests {
             .await
             .unwrap();
         all.push_str(&format!(
-            "{realms:?}{datasets:?}{users:?}{roles:?}{grants:?}{changes:?}{days:?}"
+            "{realms:?}{datasets:?}{users:?}{changes:?}{days:?}"
         ));
         format!("{:x}", Sha256::digest(all.as_bytes()))
     }
@@ -1130,17 +1099,23 @@ mod tests {
             .into_iter()
             .map(|u| (u.id, u))
             .collect();
-        let mut roles: HashMap<i32, BTreeSet<String>> = HashMap::new();
-        for r in user_role::Entity::find().all(conn).await.unwrap() {
-            roles.entry(r.user_id).or_default().insert(r.role);
-        }
-        let mut grants: HashMap<i32, BTreeMap<i32, String>> = HashMap::new();
-        for g in user_dataset_role::Entity::find().all(conn).await.unwrap() {
-            grants
-                .entry(g.user_id)
-                .or_default()
-                .insert(g.dataset_id, g.role);
-        }
+        // The roles held now, decoded from the users rows.
+        let roles: HashMap<i32, BTreeSet<String>> = users
+            .values()
+            .map(|u| (u.id, decode_roles(&u.roles).into_iter().collect()))
+            .filter(|(_, r): &(i32, BTreeSet<String>)| !r.is_empty())
+            .collect();
+        let grants: HashMap<i32, BTreeMap<i32, String>> = users
+            .values()
+            .map(|u| {
+                let held = decode_datasets(&u.datasets)
+                    .into_iter()
+                    .map(|d| (d.dataset_id, d.role))
+                    .collect();
+                (u.id, held)
+            })
+            .filter(|(_, g): &(i32, BTreeMap<i32, String>)| !g.is_empty())
+            .collect();
 
         let start = to_micros(now()) - 365 * MICROS_PER_DAY;
         let mut chains: BTreeMap<i32, Vec<&user_change::Model>> = BTreeMap::new();
@@ -1215,14 +1190,9 @@ mod tests {
                 assert_eq!(user.deleted_at, None);
                 assert_eq!(user.live_key, 0);
             }
-            let held = roles.get(user_id).cloned().unwrap_or_default();
-            assert_eq!(held, decode_roles(&last.roles).into_iter().collect());
-            let granted = grants.get(user_id).cloned().unwrap_or_default();
-            let expected: BTreeMap<i32, String> = decode_datasets(&last.datasets)
-                .into_iter()
-                .map(|d| (d.dataset_id, d.role))
-                .collect();
-            assert_eq!(granted, expected);
+            // The row holds the last history row's roles, encoded alike.
+            assert_eq!(user.roles, last.roles, "user {user_id}");
+            assert_eq!(user.datasets, last.datasets, "user {user_id}");
         }
 
         // Ids follow time, as when the services write history as it happens.

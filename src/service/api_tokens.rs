@@ -4,6 +4,11 @@
 //! the whole secret is compared with the stored hash in constant time, so
 //! neither the database index nor the comparison leaks how much matched.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -88,15 +93,29 @@ fn split_secret(secret: &str) -> Option<&str> {
     (!lookup.is_empty() && !key.is_empty()).then_some(lookup)
 }
 
+/// How long an authenticated token row is reused without reading it again.
+/// A revocation takes effect at once in this process and within this time in
+/// other replicas.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct ApiTokens {
     db: Db,
     clock: SharedClock,
+    /// Token rows by lookup, with when they were read.
+    cache: Arc<Mutex<HashMap<String, (Instant, api_token::Model)>>>,
+    /// Bumped by every revocation.
+    revocations: Arc<AtomicU64>,
 }
 
 impl ApiTokens {
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock }
+        Self {
+            db,
+            clock,
+            cache: Arc::default(),
+            revocations: Arc::default(),
+        }
     }
 
     /// The caller behind a bearer secret, or UNAUTHENTICATED.
@@ -107,11 +126,24 @@ impl ApiTokens {
     ) -> Result<Principal> {
         let invalid = || Error::Unauthenticated("invalid API token".to_owned());
         let lookup = split_secret(secret).ok_or_else(invalid)?;
-        let row = api_token::Entity::find()
-            .filter(api_token::Column::Lookup.eq(lookup))
-            .one(self.db.conn())
-            .await?
-            .ok_or_else(invalid)?;
+        let row = match self.cached(lookup) {
+            Some(row) => row,
+            None => {
+                let generation = self.revocations.load(Ordering::Acquire);
+                let row = api_token::Entity::find()
+                    .filter(api_token::Column::Lookup.eq(lookup))
+                    .one(self.db.conn())
+                    .await?
+                    .ok_or_else(invalid)?;
+                // Not when a revocation committed meanwhile: this row may
+                // predate it.
+                let mut cache = self.cache_lock();
+                if self.revocations.load(Ordering::Acquire) == generation {
+                    cache.insert(lookup.to_owned(), (Instant::now(), row.clone()));
+                }
+                row
+            }
+        };
         let matches: bool = hash(secret)
             .as_bytes()
             .ct_eq(row.secret_hash.as_bytes())
@@ -145,9 +177,27 @@ impl ApiTokens {
         })
     }
 
+    fn cache_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, api_token::Model)>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A token row read less than [`CACHE_TTL`] ago.
+    fn cached(&self, lookup: &str) -> Option<api_token::Model> {
+        let cache = self.cache_lock();
+        let (at, row) = cache.get(lookup)?;
+        (at.elapsed() < CACHE_TTL).then(|| row.clone())
+    }
+
     /// Records use in the background: a lost update only makes
     /// `lastUsedAt` a minute staler.
     fn touch(&self, id: i32, now: i64) {
+        for (_, row) in self.cache_lock().values_mut() {
+            if row.id == id {
+                row.last_used_at = Some(now);
+            }
+        }
         let db = self.db.clone();
         tokio::spawn(async move {
             let result = api_token::Entity::update_many()
@@ -310,6 +360,10 @@ impl ApiTokens {
         )
         .await?;
         tx.commit().await?;
+        // After the commit, so no reader can cache the row as it was before.
+        let mut cache = self.cache_lock();
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        cache.retain(|_, (_, cached)| cached.id != id);
         Ok(row.into())
     }
 }

@@ -3,7 +3,7 @@
 //! any of them (Indico's UserReportFilter, with nesting).
 
 use sea_orm::Condition;
-use sea_orm::sea_query::SimpleExpr;
+use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr, SimpleExpr};
 
 use super::directory::{Realms, RoleCatalog, UserStatus};
 use super::{Principal, RealmAccess, Result};
@@ -116,4 +116,35 @@ pub fn realm_scope(target: &dyn FilterTarget, realms: &Realms, actor: &Principal
             ),
         ),
     }
+}
+
+/// `column LIKE '%<before><literal><after>%'`, LIKE's wildcards in `literal` escaped.
+fn contains(column: impl IntoColumnRef, before: &str, literal: &str, after: &str) -> SimpleExpr {
+    let escaped = literal
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Expr::col(column).like(LikeExpr::new(format!("%{before}{escaped}{after}%")).escape('\\'))
+}
+
+/// Holds any of `roles`, read from the stored JSON arrays of app roles
+/// (`["APP_ADMIN",...]`) and dataset roles (`[[id,"name","ROLE"],...]`).
+/// A name is matched with its quotes (and as the last element of a dataset
+/// triple), so no role matches inside another, nor inside a dataset name
+/// (JSON escapes any quote in it).
+pub fn holds_any_role<C: IntoColumnRef + Copy>(
+    roles_col: C,
+    datasets_col: C,
+    roles: &[String],
+) -> SimpleExpr {
+    let mut any = Condition::any();
+    for role in roles {
+        any = any.add(contains(roles_col, "\"", role, "\"")).add(contains(
+            datasets_col,
+            ",\"",
+            role,
+            "\"]",
+        ));
+    }
+    any.into()
 }

@@ -35,9 +35,15 @@ impl Services {
     /// Builds the services over a migrated database.
     pub async fn new(db: Db, clock: SharedClock) -> Result<Self> {
         let catalog = Arc::new(directory::RoleCatalog::load(&db).await?);
+        let realms = directory::RealmCache::default();
         Ok(Self {
-            directory: directory::Directory::new(db.clone(), clock.clone(), catalog.clone()),
-            history: history::History::new(db.clone(), clock.clone(), catalog.clone()),
+            directory: directory::Directory::new(
+                db.clone(),
+                clock.clone(),
+                catalog.clone(),
+                realms.clone(),
+            ),
+            history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             audit: audit::Audit::new(db.clone(), clock.clone()),
             db,

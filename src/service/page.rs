@@ -197,53 +197,66 @@ where
     let asc = matches!(keyset.order, Order::Asc);
     let cols = &keyset.columns;
 
-    // The rows strictly between the cursors.
-    let mut window = base.clone();
-    if let Some(after) = &plan.after {
-        window = window.filter(beyond(cols, after, asc, false));
-    }
-    if let Some(before) = &plan.before {
-        window = window.filter(beyond(cols, before, !asc, false));
-    }
-    // Walk forward from `after`, or backward from `before`.
+    // Walk forward from `after`, or backward from `before`. The cursor the
+    // walk starts from is included in the scan: when its row is still there,
+    // it proves a row exists on the far side, without a second query.
+    let (start, end) = if plan.backward {
+        (&plan.before, &plan.after)
+    } else {
+        (&plan.after, &plan.before)
+    };
     let walk_asc = asc != plan.backward;
+    let mut query = base.clone();
+    if let Some(key) = start {
+        query = query.filter(beyond(cols, key, walk_asc, true));
+    }
+    if let Some(key) = end {
+        query = query.filter(beyond(cols, key, !walk_asc, false));
+    }
     let walk = if walk_asc { Order::Asc } else { Order::Desc };
-    let mut query = window;
     for col in cols {
         query = query.order_by(*col, walk.clone());
     }
-    let mut rows = query.limit(plan.limit + 1).all(db).await?;
+    let mut rows = query.limit(plan.limit + 2).all(db).await?;
+    let mut start_found = false;
+    if let Some(key) = start
+        && rows.first().is_some_and(|row| key_of(row) == *key)
+    {
+        rows.remove(0);
+        start_found = true;
+    }
     let overflow = rows.len() as u64 > plan.limit;
     rows.truncate(plan.limit as usize);
     if plan.backward {
         rows.reverse();
     }
 
-    // Is there a row at or before `after` (at or after `before`)? One index
-    // seek toward the start (end) of the list.
-    let outside = |key: &Vec<KeyPart>, toward_start: bool| {
-        let ascending = if toward_start { !asc } else { asc };
+    // A row at or before the start cursor (gone, e.g. deleted: probe with one
+    // index seek), and a row at or after the end cursor.
+    let far_side = |key: &Vec<KeyPart>, ascending: bool| {
         let mut probe = base.clone().filter(beyond(cols, key, ascending, true));
         for col in cols {
             probe = probe.order_by(*col, if ascending { Order::Asc } else { Order::Desc });
         }
         probe
     };
-    let (mut has_next, mut has_previous) = if plan.backward {
-        (false, overflow)
+    let mut behind = start_found;
+    if let Some(key) = start
+        && !behind
+    {
+        behind = exists(db, far_side(key, !walk_asc)).await?;
+    }
+    let mut ahead = overflow;
+    if let Some(key) = end
+        && !ahead
+    {
+        ahead = exists(db, far_side(key, walk_asc)).await?;
+    }
+    let (has_next, has_previous) = if plan.backward {
+        (behind, ahead)
     } else {
-        (overflow, false)
+        (ahead, behind)
     };
-    if let Some(after) = &plan.after
-        && !has_previous
-    {
-        has_previous = exists(db, outside(after, true)).await?;
-    }
-    if let Some(before) = &plan.before
-        && !has_next
-    {
-        has_next = exists(db, outside(before, false)).await?;
-    }
 
     let items = rows
         .into_iter()

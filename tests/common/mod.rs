@@ -20,9 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::{
-    api_token, audit_event, dataset, realm, user, user_change, user_dataset_role, user_role,
-};
+use entity::{api_token, audit_event, dataset, realm, user, user_change};
 use headcount::clock::ManualClock;
 use headcount::db::Db;
 use headcount::server::{ServerConfig, router, serve};
@@ -601,21 +599,18 @@ impl TestServer {
 
     // ── direct database checks ──
 
-    /// Row counts of every table this issue writes.
+    /// Row counts of every table this issue writes, and the number of
+    /// (user, app role) and (user, dataset role) pairs held, decoded from the
+    /// users rows (as "user_roles" and "user_dataset_roles").
     pub async fn counts(&self) -> BTreeMap<&'static str, u64> {
         let c = self.conn();
+        let (user_roles, dataset_roles) = self.held_roles().await;
         let mut counts = BTreeMap::new();
         counts.insert("realms", realm::Entity::find().count(c).await.unwrap());
         counts.insert("datasets", dataset::Entity::find().count(c).await.unwrap());
         counts.insert("users", user::Entity::find().count(c).await.unwrap());
-        counts.insert(
-            "user_roles",
-            user_role::Entity::find().count(c).await.unwrap(),
-        );
-        counts.insert(
-            "user_dataset_roles",
-            user_dataset_role::Entity::find().count(c).await.unwrap(),
-        );
+        counts.insert("user_roles", user_roles.len() as u64);
+        counts.insert("user_dataset_roles", dataset_roles.len() as u64);
         counts.insert(
             "user_changes",
             user_change::Entity::find().count(c).await.unwrap(),
@@ -635,22 +630,7 @@ impl TestServer {
     /// times left out: they are updated in the background on every request).
     pub async fn snapshot(&self) -> DbSnapshot {
         let c = self.conn();
-        let mut user_roles: Vec<(i32, String)> = user_role::Entity::find()
-            .all(c)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.user_id, r.role))
-            .collect();
-        user_roles.sort();
-        let mut dataset_roles: Vec<(i32, i32, String)> = user_dataset_role::Entity::find()
-            .all(c)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.user_id, r.dataset_id, r.role))
-            .collect();
-        dataset_roles.sort();
+        let (user_roles, dataset_roles) = self.held_roles().await;
         DbSnapshot {
             counts: self.counts().await,
             realms: realm::Entity::find()
@@ -679,6 +659,35 @@ impl TestServer {
                 .map(|t| (t.id, t.name, t.scopes, t.realms, t.expires_at, t.revoked_at))
                 .collect(),
         }
+    }
+
+    /// The roles every user holds (deleted users included), decoded from the
+    /// `roles` and `datasets` JSON of the users rows: (user id, app role)
+    /// and (user id, dataset id, dataset role) pairs, sorted. Panics when a
+    /// row holds anything but the stored encodings.
+    pub async fn held_roles(&self) -> (Vec<(i32, String)>, Vec<(i32, i32, String)>) {
+        let users = user::Entity::find()
+            .order_by_asc(user::Column::Id)
+            .all(self.conn())
+            .await
+            .unwrap();
+        let mut user_roles = Vec::new();
+        let mut dataset_roles = Vec::new();
+        for u in users {
+            let roles: Vec<String> = serde_json::from_str(&u.roles)
+                .unwrap_or_else(|e| panic!("user {}: roles {:?}: {e}", u.id, u.roles));
+            user_roles.extend(roles.into_iter().map(|role| (u.id, role)));
+            let grants: Vec<(i32, String, String)> = serde_json::from_str(&u.datasets)
+                .unwrap_or_else(|e| panic!("user {}: datasets {:?}: {e}", u.id, u.datasets));
+            dataset_roles.extend(
+                grants
+                    .into_iter()
+                    .map(|(dataset_id, _, role)| (u.id, dataset_id, role)),
+            );
+        }
+        user_roles.sort();
+        dataset_roles.sort();
+        (user_roles, dataset_roles)
     }
 
     /// Every audit event, oldest first.
@@ -753,8 +762,11 @@ pub struct DbSnapshot {
     pub counts: BTreeMap<&'static str, u64>,
     pub realms: Vec<realm::Model>,
     pub datasets: Vec<dataset::Model>,
+    /// Their `roles` and `datasets` JSON included.
     pub users: Vec<user::Model>,
+    /// (user id, app role), decoded from the users rows.
     pub user_roles: Vec<(i32, String)>,
+    /// (user id, dataset id, dataset role), decoded from the users rows.
     pub dataset_roles: Vec<(i32, i32, String)>,
     #[allow(clippy::type_complexity)]
     pub api_tokens: Vec<(

@@ -53,7 +53,7 @@ impl Directory {
         realm: Option<&str>,
         args: &PageArgs,
     ) -> Result<(Page<Dataset>, DatasetQuery)> {
-        let realms = Realms::load(self.db.conn()).await?;
+        let realms = self.realms.get(self.db.conn()).await?;
         let query = self.dataset_scope(actor, &realms, realm)?;
         let keyset = Keyset {
             name: "datasets",
@@ -84,7 +84,7 @@ impl Directory {
         let Some(row) = dataset::Entity::find_by_id(id).one(self.db.conn()).await? else {
             return Ok(None);
         };
-        let realms = Realms::load(self.db.conn()).await?;
+        let realms = self.realms.get(self.db.conn()).await?;
         let dataset = to_dataset(&realms, row);
         actor.require_realm(&dataset.realm.name)?;
         Ok(Some(dataset))

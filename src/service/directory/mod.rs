@@ -9,7 +9,8 @@ mod user_writes;
 mod users;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::realm;
@@ -123,6 +124,31 @@ impl Realms {
     }
 }
 
+/// Realms change rarely (creation, seat limits), yet nearly every read needs
+/// them: reads share one loaded copy for up to a second. This process's own
+/// realm writes refresh it at once; another replica's within the second.
+#[derive(Clone, Default)]
+pub struct RealmCache(Arc<RwLock<Option<(Instant, Arc<Realms>)>>>);
+
+const REALM_CACHE_TTL: Duration = Duration::from_secs(1);
+
+impl RealmCache {
+    pub async fn get<C: ConnectionTrait>(&self, db: &C) -> Result<Arc<Realms>> {
+        if let Some((at, realms)) = &*self.0.read().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < REALM_CACHE_TTL
+        {
+            return Ok(realms.clone());
+        }
+        let fresh = Arc::new(Realms::load(db).await?);
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    pub fn invalidate(&self) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// Realm names are case-insensitive and stored lowercase.
 pub fn normalize_realm(name: &str) -> String {
     name.trim().to_lowercase()
@@ -134,11 +160,17 @@ pub struct Directory {
     db: Db,
     clock: SharedClock,
     catalog: Arc<RoleCatalog>,
+    realms: RealmCache,
 }
 
 impl Directory {
-    pub fn new(db: Db, clock: SharedClock, catalog: Arc<RoleCatalog>) -> Self {
-        Self { db, clock, catalog }
+    pub fn new(db: Db, clock: SharedClock, catalog: Arc<RoleCatalog>, realms: RealmCache) -> Self {
+        Self {
+            db,
+            clock,
+            catalog,
+            realms,
+        }
     }
 
     pub fn catalog(&self) -> &RoleCatalog {

@@ -114,6 +114,7 @@ impl Directory {
         )
         .await?;
         tx.commit().await?;
+        self.realms.invalidate();
         Ok(row.into())
     }
 
@@ -155,6 +156,7 @@ impl Directory {
         )
         .await?;
         tx.commit().await?;
+        self.realms.invalidate();
         Ok(row.into())
     }
 }

@@ -118,6 +118,20 @@ pub struct UserState {
 }
 
 impl UserState {
+    /// The state stored in a user row.
+    pub fn of(row: &entity::user::Model) -> Self {
+        Self {
+            email: row.email.clone(),
+            name: row.name.clone(),
+            status: row.status.parse().unwrap_or(UserStatus::Active),
+            roles: decode_roles(&row.roles).into_iter().collect(),
+            datasets: decode_datasets(&row.datasets)
+                .into_iter()
+                .map(|d| (d.dataset_id, (d.dataset_name, d.role)))
+                .collect(),
+        }
+    }
+
     pub fn roles_vec(&self) -> Vec<String> {
         self.roles.iter().cloned().collect()
     }

@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use entity::{dataset, user, user_dataset_role, user_role};
+use entity::{dataset, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
     QuerySelect, Set,
 };
 
-use super::users::{hydrate, load_access};
+use super::state::{encode_datasets, encode_roles};
+use super::users::to_user;
 use super::{ChangeType, Directory, Realms, RoleKind, User, UserState, UserStatus};
 use crate::service::audit::{self, NewEvent, Resource};
 use crate::service::history::{self, ChangeRecord};
@@ -151,6 +152,8 @@ impl Directory {
             email: Set(email.clone()),
             name: Set(name.clone()),
             status: Set(input.status.as_str().to_owned()),
+            roles: Set(encode_roles(&roles)),
+            datasets: Set(encode_datasets(&datasets)),
             created_at: Set(to_micros(now)),
             updated_at: Set(to_micros(now)),
             deleted_at: Set(None),
@@ -167,12 +170,6 @@ impl Directory {
             roles,
             datasets,
         };
-        let empty = UserState {
-            roles: BTreeSet::new(),
-            datasets: BTreeMap::new(),
-            ..state.clone()
-        };
-        sync_access(&tx, row.id, &empty, &state).await?;
         history::record_change(
             &tx,
             ChangeRecord {
@@ -197,9 +194,8 @@ impl Directory {
             },
         )
         .await?;
-        let user = hydrate(&tx, &realms, vec![row]).await?.pop();
         tx.commit().await?;
-        user.ok_or_else(|| Error::Internal(anyhow::anyhow!("created user vanished")))
+        Ok(to_user(&realms, row))
     }
 
     pub async fn update_user(&self, actor: &Principal, update: UserUpdate) -> Result<User> {
@@ -366,9 +362,8 @@ impl Directory {
             },
         )
         .await?;
-        let user = hydrate(&tx, &realms, vec![row]).await?.pop();
         tx.commit().await?;
-        user.ok_or_else(|| Error::Internal(anyhow::anyhow!("deleted user vanished")))
+        Ok(to_user(&realms, row))
     }
 
     /// Locks the user, applies `edit` to their state and, if anything changed,
@@ -394,21 +389,21 @@ impl Directory {
         edit(&tx, &row, &mut after).await?;
         let changes = before.diff(&after);
         if changes.is_empty() {
-            let user = hydrate(&tx, &realms, vec![row]).await?.pop();
             tx.rollback().await?;
-            return user.ok_or_else(|| Error::Internal(anyhow::anyhow!("user vanished")));
+            return Ok(to_user(&realms, row));
         }
         let at = change_time(self.clock.now(), &row);
         let mut active: user::ActiveModel = row.into();
         active.email = Set(after.email.clone());
         active.name = Set(after.name.clone());
         active.status = Set(after.status.as_str().to_owned());
+        active.roles = Set(encode_roles(&after.roles));
+        active.datasets = Set(encode_datasets(&after.datasets));
         active.updated_at = Set(to_micros(at));
         let row = active
             .update(&tx)
             .await
             .map_err(|e| email_taken_or(e, &after.email))?;
-        sync_access(&tx, user_id, &before, &after).await?;
         history::record_change(
             &tx,
             ChangeRecord {
@@ -434,9 +429,8 @@ impl Directory {
             },
         )
         .await?;
-        let user = hydrate(&tx, &realms, vec![row]).await?.pop();
         tx.commit().await?;
-        user.ok_or_else(|| Error::Internal(anyhow::anyhow!("user vanished")))
+        Ok(to_user(&realms, row))
     }
 }
 
@@ -462,18 +456,7 @@ async fn lock_user(
         .ok_or_else(|| Error::not_found(format!("user {user_id} does not exist")))?;
     let realms = Realms::load(tx).await?;
     actor.require_realm(&realms.name(row.realm_id))?;
-    let (mut roles, mut datasets) = load_access(tx, &[user_id]).await?;
-    let state = UserState {
-        email: row.email.clone(),
-        name: row.name.clone(),
-        status: row.status.parse().unwrap_or(UserStatus::Active),
-        roles: roles
-            .remove(&user_id)
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        datasets: datasets.remove(&user_id).unwrap_or_default(),
-    };
+    let state = UserState::of(&row);
     Ok((row, realms, state))
 }
 
@@ -508,62 +491,4 @@ fn email_taken_or(err: sea_orm::DbErr, email: &str) -> Error {
     } else {
         err.into()
     }
-}
-
-/// Brings the role and dataset-role rows from `before` to `after`.
-async fn sync_access(
-    tx: &DatabaseTransaction,
-    user_id: i32,
-    before: &UserState,
-    after: &UserState,
-) -> Result<()> {
-    let removed: Vec<String> = before.roles.difference(&after.roles).cloned().collect();
-    if !removed.is_empty() {
-        user_role::Entity::delete_many()
-            .filter(user_role::Column::UserId.eq(user_id))
-            .filter(user_role::Column::Role.is_in(removed))
-            .exec(tx)
-            .await?;
-    }
-    let added: Vec<user_role::ActiveModel> = after
-        .roles
-        .difference(&before.roles)
-        .map(|role| user_role::ActiveModel {
-            user_id: Set(user_id),
-            role: Set(role.clone()),
-        })
-        .collect();
-    if !added.is_empty() {
-        user_role::Entity::insert_many(added).exec(tx).await?;
-    }
-
-    let stale: Vec<i32> = before
-        .datasets
-        .iter()
-        .filter(|(id, grant)| after.datasets.get(id) != Some(grant))
-        .map(|(id, _)| *id)
-        .collect();
-    if !stale.is_empty() {
-        user_dataset_role::Entity::delete_many()
-            .filter(user_dataset_role::Column::UserId.eq(user_id))
-            .filter(user_dataset_role::Column::DatasetId.is_in(stale))
-            .exec(tx)
-            .await?;
-    }
-    let fresh: Vec<user_dataset_role::ActiveModel> = after
-        .datasets
-        .iter()
-        .filter(|(id, grant)| before.datasets.get(id) != Some(grant))
-        .map(|(id, (_, role))| user_dataset_role::ActiveModel {
-            user_id: Set(user_id),
-            dataset_id: Set(*id),
-            role: Set(role.clone()),
-        })
-        .collect();
-    if !fresh.is_empty() {
-        user_dataset_role::Entity::insert_many(fresh)
-            .exec(tx)
-            .await?;
-    }
-    Ok(())
 }

@@ -1,15 +1,16 @@
 //! Reading users as they stand now.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use entity::{dataset, user, user_dataset_role, user_role};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
-};
+use entity::user;
+use sea_orm::sea_query::SimpleExpr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder};
 
+use super::state::{decode_datasets, decode_roles};
 use super::{Directory, Realms, User, UserStatus};
-use crate::service::filter::{FilterContext, FilterTarget, UserFilter, realm_scope};
+use crate::service::filter::{
+    FilterContext, FilterTarget, UserFilter, holds_any_role, realm_scope,
+};
 use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::from_micros;
@@ -65,19 +66,7 @@ impl FilterTarget for UsersTable {
         user::Column::Status.is_in(statuses)
     }
     fn role(&self, roles: Vec<String>) -> SimpleExpr {
-        let app = Query::select()
-            .column(user_role::Column::UserId)
-            .from(user_role::Entity)
-            .and_where(user_role::Column::Role.is_in(roles.clone()))
-            .to_owned();
-        let data = Query::select()
-            .column(user_dataset_role::Column::UserId)
-            .from(user_dataset_role::Entity)
-            .and_where(user_dataset_role::Column::Role.is_in(roles))
-            .to_owned();
-        Expr::col(user::Column::Id)
-            .in_subquery(app)
-            .or(Expr::col(user::Column::Id).in_subquery(data))
+        holds_any_role(user::Column::Roles, user::Column::Datasets, &roles)
     }
 }
 
@@ -98,7 +87,7 @@ impl Directory {
         actor.require(Scope::UsersRead)?;
         page::validate(args)?;
         let db = self.db.conn();
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         let mut condition = Condition::all()
             .add(user::Column::DeletedAt.is_null())
             .add(realm_scope(&UsersTable, &realms, actor));
@@ -142,14 +131,7 @@ impl Directory {
             },
         )
         .await?;
-        let (cursors, rows): (Vec<_>, Vec<_>) = page.items.into_iter().unzip();
-        let users = hydrate(db, &realms, rows).await?;
-        let page = Page {
-            items: cursors.into_iter().zip(users).collect(),
-            has_next: page.has_next,
-            has_previous: page.has_previous,
-        };
-        Ok((page, UserQuery { condition }))
+        Ok((page.map(|m| to_user(&realms, m)), UserQuery { condition }))
     }
 
     pub async fn count_users(&self, query: &UserQuery) -> Result<i64> {
@@ -164,7 +146,7 @@ impl Directory {
     pub async fn user(&self, actor: &Principal, lookup: UserLookup) -> Result<Option<User>> {
         actor.require(Scope::UsersRead)?;
         let db = self.db.conn();
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         let mut query = user::Entity::find().filter(user::Column::DeletedAt.is_null());
         match lookup {
             UserLookup::Id(id) => query = query.filter(user::Column::Id.eq(id)),
@@ -190,24 +172,23 @@ impl Directory {
             return Ok(None);
         };
         actor.require_realm(&realms.name(row.realm_id))?;
-        Ok(hydrate(db, &realms, vec![row]).await?.pop())
+        Ok(Some(to_user(&realms, row)))
     }
 
     /// Live users by id, among those the caller may see (for batch loading).
     pub async fn live_users(&self, actor: &Principal, ids: &[i32]) -> Result<HashMap<i32, User>> {
         actor.require(Scope::UsersRead)?;
         let db = self.db.conn();
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         let rows = user::Entity::find()
             .filter(user::Column::Id.is_in(ids.to_vec()))
             .filter(user::Column::DeletedAt.is_null())
             .filter(realm_scope(&UsersTable, &realms, actor))
             .all(db)
             .await?;
-        Ok(hydrate(db, &realms, rows)
-            .await?
+        Ok(rows
             .into_iter()
-            .map(|u| (u.id, u))
+            .map(|m| (m.id, to_user(&realms, m)))
             .collect())
     }
 
@@ -218,83 +199,24 @@ impl Directory {
         let Some(row) = user::Entity::find_by_id(id).one(db).await? else {
             return Ok(None);
         };
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         actor.require_realm(&realms.name(row.realm_id))?;
-        Ok(hydrate(db, &realms, vec![row]).await?.pop())
+        Ok(Some(to_user(&realms, row)))
     }
 }
 
-/// Current roles and dataset roles per user id: three queries for any number of users.
-pub(crate) async fn load_access<C: ConnectionTrait>(
-    db: &C,
-    ids: &[i32],
-) -> Result<(
-    HashMap<i32, Vec<String>>,
-    HashMap<i32, BTreeMap<i32, (String, String)>>,
-)> {
-    let mut roles: HashMap<i32, Vec<String>> = HashMap::new();
-    let mut datasets: HashMap<i32, BTreeMap<i32, (String, String)>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok((roles, datasets));
+/// Rows to users (each row holds the whole current state).
+pub(crate) fn to_user(realms: &Realms, m: user::Model) -> User {
+    User {
+        roles: decode_roles(&m.roles),
+        datasets: decode_datasets(&m.datasets),
+        realm: realms.realm(m.realm_id),
+        status: m.status.parse().unwrap_or(UserStatus::Active),
+        id: m.id,
+        email: m.email,
+        name: m.name,
+        created_at: from_micros(m.created_at),
+        updated_at: from_micros(m.updated_at),
+        deleted_at: m.deleted_at.map(from_micros),
     }
-    for row in user_role::Entity::find()
-        .filter(user_role::Column::UserId.is_in(ids.to_vec()))
-        .order_by_asc(user_role::Column::Role)
-        .all(db)
-        .await?
-    {
-        roles.entry(row.user_id).or_default().push(row.role);
-    }
-    let grants = user_dataset_role::Entity::find()
-        .filter(user_dataset_role::Column::UserId.is_in(ids.to_vec()))
-        .all(db)
-        .await?;
-    if !grants.is_empty() {
-        let mut dataset_ids: Vec<i32> = grants.iter().map(|g| g.dataset_id).collect();
-        dataset_ids.sort_unstable();
-        dataset_ids.dedup();
-        let names: HashMap<i32, String> = dataset::Entity::find()
-            .filter(dataset::Column::Id.is_in(dataset_ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|d| (d.id, d.name))
-            .collect();
-        for g in grants {
-            let name = names.get(&g.dataset_id).cloned().unwrap_or_default();
-            datasets
-                .entry(g.user_id)
-                .or_default()
-                .insert(g.dataset_id, (name, g.role));
-        }
-    }
-    Ok((roles, datasets))
-}
-
-/// Rows to users, with their roles and dataset roles, in the same order.
-pub(crate) async fn hydrate<C: ConnectionTrait>(
-    db: &C,
-    realms: &Realms,
-    rows: Vec<user::Model>,
-) -> Result<Vec<User>> {
-    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
-    let (mut roles, mut datasets) = load_access(db, &ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|m| User {
-            roles: roles.remove(&m.id).unwrap_or_default(),
-            datasets: datasets
-                .remove(&m.id)
-                .map(|d| super::state::datasets_vec(&d))
-                .unwrap_or_default(),
-            realm: realms.realm(m.realm_id),
-            status: m.status.parse().unwrap_or(UserStatus::Active),
-            id: m.id,
-            email: m.email,
-            name: m.name,
-            created_at: from_micros(m.created_at),
-            updated_at: from_micros(m.updated_at),
-            deleted_at: m.deleted_at.map(from_micros),
-        })
-        .collect())
 }

@@ -3,12 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use entity::{user, user_change};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 use super::{History, UserChange, to_change};
-use crate::service::directory::{ChangeType, Realms};
-use crate::service::filter::{FilterContext, FilterTarget, UserFilter, realm_scope};
+use crate::service::directory::ChangeType;
+use crate::service::filter::{
+    FilterContext, FilterTarget, UserFilter, holds_any_role, realm_scope,
+};
 use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::to_micros;
@@ -39,15 +41,6 @@ pub(super) struct ChangesTable {
     pub current_email_too: bool,
 }
 
-/// `column LIKE pattern`, with LIKE's wildcards in `literal` escaped.
-fn contains(column: user_change::Column, before: &str, literal: &str, after: &str) -> SimpleExpr {
-    let escaped = literal
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Expr::col(column).like(LikeExpr::new(format!("%{before}{escaped}{after}%")).escape('\\'))
-}
-
 impl FilterTarget for ChangesTable {
     fn user_id(&self, ids: Vec<i32>) -> SimpleExpr {
         user_change::Column::UserId.is_in(ids)
@@ -74,18 +67,12 @@ impl FilterTarget for ChangesTable {
         user_change::Column::Status.is_in(statuses)
     }
 
-    /// Roles are stored as JSON arrays: `["APP_ADMIN",...]` and
-    /// `[[id,"name","ROLE"],...]`; a role name is matched with its quotes (and
-    /// as the last element of a dataset triple), so no name matches inside
-    /// another (JSON escapes any quote inside a dataset name).
     fn role(&self, roles: Vec<String>) -> SimpleExpr {
-        let mut any = Condition::any();
-        for role in &roles {
-            any = any
-                .add(contains(user_change::Column::Roles, "\"", role, "\""))
-                .add(contains(user_change::Column::Datasets, ",\"", role, "\"]"));
-        }
-        any.into()
+        holds_any_role(
+            user_change::Column::Roles,
+            user_change::Column::Datasets,
+            &roles,
+        )
     }
 }
 
@@ -115,7 +102,7 @@ impl History {
             ));
         }
         let db = self.db.conn();
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         let target = ChangesTable {
             current_email_too: true,
         };

@@ -19,7 +19,9 @@ pub use summary::UserSummary;
 
 use super::counts::{self, Counted};
 use super::directory::state::{decode_datasets, decode_roles, encode_datasets, encode_roles};
-use super::directory::{ChangeType, DatasetRole, Realms, RoleCatalog, UserState, UserStatus};
+use super::directory::{
+    ChangeType, DatasetRole, RealmCache, Realms, RoleCatalog, UserState, UserStatus,
+};
 use super::{Principal, Result, Scope};
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -137,11 +139,17 @@ pub struct History {
     db: Db,
     clock: SharedClock,
     catalog: Arc<RoleCatalog>,
+    realms: RealmCache,
 }
 
 impl History {
-    pub fn new(db: Db, clock: SharedClock, catalog: Arc<RoleCatalog>) -> Self {
-        Self { db, clock, catalog }
+    pub fn new(db: Db, clock: SharedClock, catalog: Arc<RoleCatalog>, realms: RealmCache) -> Self {
+        Self {
+            db,
+            clock,
+            catalog,
+            realms,
+        }
     }
 
     /// One change by id (for global ids).
@@ -151,7 +159,7 @@ impl History {
         let Some(row) = user_change::Entity::find_by_id(id).one(db).await? else {
             return Ok(None);
         };
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         let change = to_change(&realms, row);
         actor.require_realm(&change.realm)?;
         Ok(Some(change))

@@ -12,7 +12,7 @@ use super::History;
 use super::changelog::ChangesTable;
 use crate::service::counts;
 use crate::service::directory::state::{decode_datasets, decode_roles};
-use crate::service::directory::{DatasetRole, Realms, UserStatus};
+use crate::service::directory::{DatasetRole, UserStatus};
 use crate::service::filter::{FilterContext, UserFilter, realm_scope};
 use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
 use crate::service::{Error, Principal, RealmAccess, Result, Scope};
@@ -57,7 +57,7 @@ impl History {
             return Err(Error::bad_input("date", format!("{at} is in the future")));
         }
         let db = self.db.conn();
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         let target = ChangesTable {
             current_email_too: false,
         };

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 
 use super::History;
 use crate::service::counts::{self, role_key, status_key};
-use crate::service::directory::{Realms, UserStatus};
+use crate::service::directory::UserStatus;
 use crate::service::tz::{day_start, parse_zone, today};
 use crate::service::{Error, Principal, RealmAccess, Result, Scope};
 
@@ -60,7 +60,7 @@ impl History {
         let at = end_of_day.min(now);
 
         let db = self.db.conn();
-        let realms = Realms::load(db).await?;
+        let realms = self.realms.get(db).await?;
         let (realm_name, realm_ids) = match realm {
             Some(name) => {
                 let realm = realms.resolve(name, "realm")?;
