@@ -128,7 +128,10 @@ impl Realms {
 /// them: reads share one loaded copy for up to a second. This process's own
 /// realm writes refresh it at once; another replica's within the second.
 #[derive(Clone, Default)]
-pub struct RealmCache(Arc<RwLock<Option<(Instant, Arc<Realms>)>>>);
+pub struct RealmCache(Arc<RwLock<Option<Loaded>>>);
+
+/// Realms, and when they were read.
+type Loaded = (Instant, Arc<Realms>);
 
 const REALM_CACHE_TTL: Duration = Duration::from_secs(1);
 
