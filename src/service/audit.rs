@@ -51,23 +51,17 @@ impl Audit {
 
     /// Records a failed authentication (outside any transaction).
     pub async fn auth_failed(&self, reason: &str, ip_address: Option<String>) -> Result<()> {
-        let event = audit_event::ActiveModel {
-            occurred_at: Set(to_micros(self.clock.now())),
-            realm: Set(None),
-            event: Set("auth.failed".to_owned()),
-            actor_id: Set(None),
-            actor: Set(None),
-            ip_address: Set(ip_address),
-            resources: Set(serde_json::to_string(&[Resource {
-                kind: "reason".to_owned(),
-                name: reason.to_owned(),
-                id: None,
-            }])
-            .unwrap_or_else(|_| "[]".to_owned())),
-            ..Default::default()
+        let reason = Resource {
+            kind: "reason".to_owned(),
+            name: reason.to_owned(),
+            id: None,
         };
-        event.insert(self.db.conn()).await?;
-        Ok(())
+        let event = NewEvent {
+            event: "auth.failed",
+            realm: None,
+            resources: vec![reason],
+        };
+        insert(self.db.conn(), self.clock.now(), event, None, ip_address).await
     }
 }
 
@@ -78,13 +72,23 @@ pub async fn record<C: ConnectionTrait>(
     at: DateTime<Utc>,
     event: NewEvent<'_>,
 ) -> Result<()> {
+    insert(conn, at, event, Some(&actor.name), actor.ip_address.clone()).await
+}
+
+async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    at: DateTime<Utc>,
+    event: NewEvent<'_>,
+    actor: Option<&str>,
+    ip_address: Option<String>,
+) -> Result<()> {
     let row = audit_event::ActiveModel {
         occurred_at: Set(to_micros(at)),
         realm: Set(event.realm.map(str::to_owned)),
         event: Set(event.event.to_owned()),
         actor_id: Set(None),
-        actor: Set(Some(actor.name.clone())),
-        ip_address: Set(actor.ip_address.clone()),
+        actor: Set(actor.map(str::to_owned)),
+        ip_address: Set(ip_address),
         resources: Set(serde_json::to_string(&event.resources).unwrap_or_else(|_| "[]".to_owned())),
         ..Default::default()
     };

@@ -113,10 +113,6 @@ impl Scopes {
         self.0.iter().copied()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Stored form: comma-separated names.
     pub fn encode(&self) -> String {
         self.0

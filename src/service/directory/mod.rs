@@ -118,10 +118,6 @@ impl Realms {
         self.by_name(name)
             .ok_or_else(|| Error::bad_input(field, format!("unknown realm '{name}'")))
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Realm> {
-        self.by_id.values()
-    }
 }
 
 /// Realms change rarely (creation, seat limits), yet nearly every read needs

@@ -136,10 +136,6 @@ impl UserState {
         self.roles.iter().cloned().collect()
     }
 
-    pub fn datasets_vec(&self) -> Vec<DatasetRole> {
-        datasets_vec(&self.datasets)
-    }
-
     /// What changed from `self` to `after`, in the enum's order.
     pub fn diff(&self, after: &UserState) -> Vec<ChangeType> {
         let mut changes = Vec::new();
@@ -160,17 +156,6 @@ impl UserState {
         }
         changes
     }
-}
-
-pub fn datasets_vec(datasets: &BTreeMap<i32, (String, String)>) -> Vec<DatasetRole> {
-    datasets
-        .iter()
-        .map(|(id, (name, role))| DatasetRole {
-            dataset_id: *id,
-            dataset_name: name.clone(),
-            role: role.clone(),
-        })
-        .collect()
 }
 
 /// Stored form of a role list: a JSON array of names, sorted.
@@ -241,7 +226,11 @@ mod tests {
         assert_eq!(decode_roles(&encode_roles(&s.roles)), s.roles_vec());
         assert_eq!(
             decode_datasets(&encode_datasets(&s.datasets)),
-            s.datasets_vec()
+            vec![DatasetRole {
+                dataset_id: 3,
+                dataset_name: "Invoices".into(),
+                role: "ANALYST".into(),
+            }]
         );
         let types = vec![ChangeType::Created, ChangeType::AppRole];
         assert_eq!(ChangeType::from_mask(ChangeType::mask(&types)), types);
