@@ -6,7 +6,7 @@ use sea_orm::Condition;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr, SimpleExpr};
 
 use super::directory::{Realms, RoleCatalog, UserStatus};
-use super::{Principal, RealmAccess, Result};
+use super::{Principal, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
@@ -104,17 +104,9 @@ impl UserFilter {
 
 /// Restricts rows to the realms the caller may see.
 pub fn realm_scope(target: &dyn FilterTarget, realms: &Realms, actor: &Principal) -> Condition {
-    match &actor.realms {
-        RealmAccess::All => Condition::all(),
-        RealmAccess::Only(names) => Condition::all().add(
-            target.realm_id(
-                names
-                    .iter()
-                    .filter_map(|n| realms.by_name(n))
-                    .map(|r| r.id)
-                    .collect(),
-            ),
-        ),
+    match realms.visible_ids(&actor.realms) {
+        None => Condition::all(),
+        Some(ids) => Condition::all().add(target.realm_id(ids)),
     }
 }
 

@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, Order, Quer
 use super::{Dataset, Directory, Realms};
 use crate::service::audit::{self, NewEvent, Resource};
 use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
-use crate::service::{Error, Principal, RealmAccess, Result, Scope};
+use crate::service::{Error, Principal, Result, Scope};
 use crate::time::{from_micros, to_micros};
 
 fn to_dataset(realms: &Realms, m: dataset::Model) -> Dataset {
@@ -32,17 +32,16 @@ impl Directory {
         realm: Option<&str>,
     ) -> Result<DatasetQuery> {
         actor.require(Scope::UsersRead)?;
-        let condition = match (realm, &actor.realms) {
-            (Some(name), _) => {
+        let condition = match realm {
+            Some(name) => {
                 let realm = realms.resolve(name, "realm")?;
                 actor.require_realm(&realm.name)?;
                 Condition::all().add(dataset::Column::RealmId.eq(realm.id))
             }
-            (None, RealmAccess::All) => Condition::all(),
-            (None, RealmAccess::Only(names)) => Condition::all().add(
-                dataset::Column::RealmId
-                    .is_in(names.iter().filter_map(|n| realms.by_name(n)).map(|r| r.id)),
-            ),
+            None => match realms.visible_ids(&actor.realms) {
+                None => Condition::all(),
+                Some(ids) => Condition::all().add(dataset::Column::RealmId.is_in(ids)),
+            },
         };
         Ok(DatasetQuery { condition })
     }

@@ -21,7 +21,7 @@ pub use state::{ChangeType, DatasetRole, UserState, UserStatus};
 pub use user_writes::{NewUser, UserUpdate};
 pub use users::{UserLookup, UserOrder, UserOrderField};
 
-use super::{Error, Result};
+use super::{Error, RealmAccess, Result};
 use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::time::from_micros;
@@ -111,6 +111,17 @@ impl Realms {
         self.by_name
             .get(&normalize_realm(name))
             .and_then(|id| self.by_id.get(id))
+    }
+
+    /// Ids of the realms `access` may see; None for every realm.
+    pub fn visible_ids(&self, access: &RealmAccess) -> Option<Vec<i32>> {
+        access.names().map(|names| {
+            names
+                .iter()
+                .filter_map(|n| self.by_name(n))
+                .map(|r| r.id)
+                .collect()
+        })
     }
 
     /// The realm called `name`, or BAD_USER_INPUT naming `field`.

@@ -77,18 +77,6 @@ impl ChangeType {
         Self::Deleted,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "CREATED",
-            Self::Enablement => "ENABLEMENT",
-            Self::Status => "STATUS",
-            Self::AppRole => "APP_ROLE",
-            Self::DatasetRole => "DATASET_ROLE",
-            Self::Profile => "PROFILE",
-            Self::Deleted => "DELETED",
-        }
-    }
-
     fn bit(self) -> i32 {
         1 << (self as i32)
     }

@@ -15,7 +15,7 @@ use crate::service::directory::state::{decode_datasets, decode_roles};
 use crate::service::directory::{DatasetRole, UserStatus};
 use crate::service::filter::{FilterContext, UserFilter, realm_scope};
 use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
-use crate::service::{Error, Principal, RealmAccess, Result, Scope};
+use crate::service::{Error, Principal, Result, Scope};
 use crate::time::{from_micros, to_micros};
 
 /// One user exactly as they stood at `as_of`.
@@ -89,16 +89,7 @@ impl History {
             |m| vec![KeyPart::Int(m.user_id.into())],
         )
         .await?;
-        let rollup_realms = filter.is_none().then(|| match &actor.realms {
-            RealmAccess::All => None,
-            RealmAccess::Only(names) => Some(
-                names
-                    .iter()
-                    .filter_map(|n| realms.by_name(n))
-                    .map(|r| r.id)
-                    .collect(),
-            ),
-        });
+        let rollup_realms = filter.is_none().then(|| realms.visible_ids(&actor.realms));
         let page = page.map(|m| UserSnapshot {
             as_of: at,
             user_id: m.user_id,

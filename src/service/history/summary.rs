@@ -7,7 +7,7 @@ use super::History;
 use crate::service::counts::{self, role_key, status_key};
 use crate::service::directory::UserStatus;
 use crate::service::tz::{day_start, parse_zone, today};
-use crate::service::{Error, Principal, RealmAccess, Result, Scope};
+use crate::service::{Error, Principal, Result, Scope};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
@@ -67,19 +67,7 @@ impl History {
                 actor.require_realm(&realm.name)?;
                 (Some(realm.name.clone()), Some(vec![realm.id]))
             }
-            None => match &actor.realms {
-                RealmAccess::All => (None, None),
-                RealmAccess::Only(names) => (
-                    None,
-                    Some(
-                        names
-                            .iter()
-                            .filter_map(|n| realms.by_name(n))
-                            .map(|r| r.id)
-                            .collect(),
-                    ),
-                ),
-            },
+            None => (None, realms.visible_ids(&actor.realms)),
         };
         let counts = counts::counts_at(db, realm_ids.as_deref(), at).await?;
         let count = |key: String| counts.get(&key).copied().unwrap_or(0);
