@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
@@ -35,12 +36,17 @@ pub struct ServerConfig {
 struct AppState {
     services: Services,
     schema: AppSchema,
+    documents: Arc<graphql::Documents>,
 }
 
 /// The whole HTTP application.
 pub fn router(services: Services, config: &ServerConfig) -> Router {
     let schema = graphql::build_schema(services.clone(), &config.limits);
-    let state = AppState { services, schema };
+    let state = AppState {
+        services,
+        schema,
+        documents: Arc::new(graphql::Documents::new(512)),
+    };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/healthz", get(healthz))
@@ -160,7 +166,7 @@ async fn graphql_post(
             );
         }
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
             return error_response(
@@ -170,6 +176,7 @@ async fn graphql_post(
             );
         }
     };
+    state.documents.attach(&mut request);
     let request = graphql::prepare(request, &state.services, principal);
     let response = graphql::finish(state.schema.execute(request).await);
     GraphQLResponse::from(response).into_response()

@@ -80,13 +80,15 @@ macro_rules! connection {
 
         #[async_graphql::Object]
         impl $conn {
-            async fn edges(&self) -> Vec<$edge> {
+            async fn edges(&self) -> Vec<$crate::graphql::inline::Inline<$edge<'_>>> {
                 self.page
                     .items
                     .iter()
-                    .map(|(cursor, node)| $edge {
-                        cursor: cursor.clone(),
-                        node: node.clone(),
+                    .map(|(cursor, node)| {
+                        $crate::graphql::inline::Inline($edge {
+                            cursor,
+                            node: $crate::graphql::inline::Inline(node),
+                        })
                     })
                     .collect()
             }
@@ -100,10 +102,11 @@ macro_rules! connection {
             }
         }
 
+        // Borrows its cursor and node from the page.
         #[derive(async_graphql::SimpleObject)]
-        pub struct $edge {
-            pub cursor: String,
-            pub node: $node,
+        pub struct $edge<'a> {
+            pub cursor: &'a str,
+            pub node: $crate::graphql::inline::Inline<&'a $node>,
         }
     };
 }

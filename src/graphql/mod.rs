@@ -3,9 +3,11 @@
 
 mod access;
 mod connection;
+mod documents;
 mod error;
 mod history;
 mod ids;
+mod inline;
 mod loaders;
 mod metrics;
 mod node;
@@ -15,6 +17,7 @@ mod users;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 
+pub use documents::Documents;
 pub use error::finish;
 pub use scalars::parse_datetime;
 

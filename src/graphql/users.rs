@@ -7,6 +7,7 @@ use super::connection::{TotalCount, connection, cost, page_args};
 use super::error::{ApiError, ApiResult};
 use super::history::UserChangeConnection;
 use super::ids::GlobalId;
+use super::inline::Inline;
 use super::realms::Realm;
 use super::scalars::Timestamp;
 use super::{actor, services};
@@ -60,8 +61,8 @@ impl User {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn realm(&self) -> Realm {
-        Realm(self.0.realm.clone())
+    async fn realm(&self) -> Inline<Realm> {
+        Inline(Realm(self.0.realm.clone()))
     }
     async fn status(&self) -> UserStatus {
         self.0.status.into()
@@ -73,8 +74,13 @@ impl User {
     async fn roles(&self) -> &[String] {
         &self.0.roles
     }
-    async fn datasets(&self) -> Vec<DatasetRole> {
-        dataset_roles(&self.0.datasets)
+    async fn datasets(&self) -> Vec<Inline<DatasetRole>> {
+        self.0
+            .datasets
+            .iter()
+            .cloned()
+            .map(|d| Inline(d.into()))
+            .collect()
     }
     async fn created_at(&self) -> Timestamp {
         Timestamp(self.0.created_at)

@@ -6,14 +6,22 @@
 //! at any depth and a cursor stays valid while rows are inserted. `first + 1`
 //! (or `last + 1`) rows are fetched to know whether more follow; whether rows
 //! precede the page is asked with one `LIMIT 1` probe, so both flags are exact.
+//!
+//! How the rows of a page are read is up to the caller ([`Rows`]): whole
+//! SeaORM models ([`Models`]), or chosen columns into a tuple ([`Columns`]),
+//! which on SQLite come back as one JSON array built by the database.
+
+use std::marker::PhantomData;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, TryGetableMany, Value,
 };
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Error, Result};
@@ -179,18 +187,137 @@ fn beyond<C: ColumnTrait>(
     at_least.and(strictly.or(beyond(&columns[1..], &values[1..], ascending, inclusive)))
 }
 
-/// Fetches one page of `base` in `keyset` order.
-pub async fn paginate<E, C>(
+/// How the rows of a page are read from the database.
+pub trait Rows<E: EntityTrait>: Sync {
+    type Row: Send;
+
+    /// Runs `query` (filtered, ordered by `order`, limited) and decodes its rows.
+    fn fetch<'a, C: ConnectionTrait + Sync>(
+        &'a self,
+        db: &'a C,
+        query: Select<E>,
+        order: Vec<(E::Column, Order)>,
+    ) -> BoxFuture<'a, Result<Vec<Self::Row>>>;
+}
+
+/// Whole SeaORM models, one per database row.
+pub struct Models;
+
+impl<E: EntityTrait> Rows<E> for Models
+where
+    E::Model: Send + Sync,
+{
+    type Row = E::Model;
+
+    fn fetch<'a, C: ConnectionTrait + Sync>(
+        &'a self,
+        db: &'a C,
+        query: Select<E>,
+        _order: Vec<(E::Column, Order)>,
+    ) -> BoxFuture<'a, Result<Vec<E::Model>>> {
+        Box::pin(async move { Ok(query.all(db).await?) })
+    }
+}
+
+/// Chosen columns, decoded by position into the tuple `R` (rather than whole
+/// models decoded column by column by name).
+///
+/// On SQLite the database folds the page into one JSON array of arrays
+/// (`json_group_array`, ordered inside the aggregate), so the driver hands
+/// over one value instead of one row per item: sqlx runs SQLite on a worker
+/// thread and passes every row across on its own, with a copy of each value.
+/// On a 50-user page that took the read from most of the request's time to a
+/// small part of it. PostgreSQL and MySQL stream rows over their socket
+/// anyway; there, building JSON in the database cost more than it saved
+/// (docs/BENCHMARKS.md), so they read ordinary rows.
+pub struct Columns<E: EntityTrait, R> {
+    columns: Vec<E::Column>,
+    row: PhantomData<fn() -> R>,
+}
+
+impl<E: EntityTrait, R> Columns<E, R> {
+    pub fn new(columns: Vec<E::Column>) -> Self {
+        Self {
+            columns,
+            row: PhantomData,
+        }
+    }
+}
+
+impl<E, R> Rows<E> for Columns<E, R>
+where
+    E: EntityTrait,
+    R: DeserializeOwned + TryGetableMany + Send,
+{
+    type Row = R;
+
+    fn fetch<'a, C: ConnectionTrait + Sync>(
+        &'a self,
+        db: &'a C,
+        query: Select<E>,
+        order: Vec<(E::Column, Order)>,
+    ) -> BoxFuture<'a, Result<Vec<R>>> {
+        Box::pin(async move {
+            let query = query.select_only().columns(self.columns.iter().copied());
+            let backend = db.get_database_backend();
+            if backend != DbBackend::Sqlite {
+                return Ok(query.into_tuple::<R>().all(db).await?);
+            }
+            let inner = backend.build(&query.into_query());
+            let quoted = |column: &E::Column| format!("page.\"{}\"", column.as_str());
+            let items = self
+                .columns
+                .iter()
+                .map(quoted)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let order = order
+                .iter()
+                .map(|(column, order)| {
+                    let direction = if matches!(order, Order::Desc) {
+                        "DESC"
+                    } else {
+                        "ASC"
+                    };
+                    format!("{} {direction}", quoted(column))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT json_group_array(json_array({items}) ORDER BY {order}) FROM ({}) AS page",
+                inner.sql
+            );
+            let statement = Statement::from_sql_and_values(
+                backend,
+                sql,
+                inner.values.map(|v| v.0).unwrap_or_default(),
+            );
+            let Some(row) = db.query_one_raw(statement).await? else {
+                return Ok(Vec::new());
+            };
+            let json: Option<String> = row.try_get_by_index(0)?;
+            match json {
+                None => Ok(Vec::new()),
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|err| Error::Internal(anyhow::anyhow!("decoding a page: {err}"))),
+            }
+        })
+    }
+}
+
+/// Fetches one page of `base` in `keyset` order, its rows read by `rows`.
+pub async fn paginate<E, C, F>(
     db: &C,
     base: Select<E>,
     keyset: &Keyset<E>,
     args: &PageArgs,
-    key_of: impl Fn(&E::Model) -> Vec<KeyPart>,
-) -> Result<Page<E::Model>>
+    rows: &F,
+    key_of: impl Fn(&F::Row) -> Vec<KeyPart>,
+) -> Result<Page<F::Row>>
 where
     E: EntityTrait,
-    E::Model: Sync,
-    C: ConnectionTrait,
+    C: ConnectionTrait + Sync,
+    F: Rows<E>,
 {
     let arity = keyset.columns.len();
     let plan = plan(keyset.name, arity, args)?;
@@ -217,7 +344,8 @@ where
     for col in cols {
         query = query.order_by(*col, walk.clone());
     }
-    let mut rows = query.limit(plan.limit + 2).all(db).await?;
+    let order = cols.iter().map(|col| (*col, walk.clone())).collect();
+    let mut rows = rows.fetch(db, query.limit(plan.limit + 2), order).await?;
     let mut start_found = false;
     if let Some(key) = start
         && rows.first().is_some_and(|row| key_of(row) == *key)

@@ -64,6 +64,7 @@ impl Directory {
             dataset::Entity::find().filter(query.condition.clone()),
             &keyset,
             args,
+            &page::Models,
             |m| vec![KeyPart::Int(m.id.into())],
         )
         .await?;

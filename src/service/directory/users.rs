@@ -70,6 +70,21 @@ impl FilterTarget for UsersTable {
     }
 }
 
+/// What a page of live users reads of each row, by position.
+type PageRow = (i32, i32, String, String, String, String, String, i64, i64);
+
+const PAGE_COLUMNS: [user::Column; 9] = [
+    user::Column::Id,
+    user::Column::RealmId,
+    user::Column::Email,
+    user::Column::Name,
+    user::Column::Status,
+    user::Column::Roles,
+    user::Column::Datasets,
+    user::Column::CreatedAt,
+    user::Column::UpdatedAt,
+];
+
 /// A resolved `users` query: which rows, without paging (for `totalCount`).
 #[derive(Debug, Clone)]
 pub struct UserQuery {
@@ -120,18 +135,33 @@ impl Directory {
             user::Entity::find().filter(condition.clone()),
             &keyset,
             args,
-            |m| {
-                let id = KeyPart::Int(m.id.into());
+            &page::Columns::new(PAGE_COLUMNS.to_vec()),
+            |row: &PageRow| {
+                let id = KeyPart::Int(row.0.into());
                 match field {
                     UserOrderField::UserId => vec![id],
-                    UserOrderField::Email => vec![KeyPart::Text(m.email.clone()), id],
-                    UserOrderField::Name => vec![KeyPart::Text(m.name.clone()), id],
-                    UserOrderField::CreatedAt => vec![KeyPart::Int(m.created_at), id],
+                    UserOrderField::Email => vec![KeyPart::Text(row.2.clone()), id],
+                    UserOrderField::Name => vec![KeyPart::Text(row.3.clone()), id],
+                    UserOrderField::CreatedAt => vec![KeyPart::Int(row.7), id],
                 }
             },
         )
         .await?;
-        Ok((page.map(|m| to_user(&realms, m)), UserQuery { condition }))
+        let page = page.map(
+            |(id, realm_id, email, name, status, roles, datasets, created_at, updated_at)| User {
+                roles: decode_roles(&roles),
+                datasets: decode_datasets(&datasets),
+                realm: realms.realm(realm_id),
+                status: status.parse().unwrap_or(UserStatus::Active),
+                id,
+                email,
+                name,
+                created_at: from_micros(created_at),
+                updated_at: from_micros(updated_at),
+                deleted_at: None,
+            },
+        );
+        Ok((page, UserQuery { condition }))
     }
 
     pub async fn count_users(&self, query: &UserQuery) -> Result<i64> {

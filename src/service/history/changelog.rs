@@ -135,6 +135,7 @@ impl History {
             user_change::Entity::find().filter(condition.clone()),
             &keyset(query.descending),
             args,
+            &page::Models,
             |m| vec![KeyPart::Int(m.changed_at), KeyPart::Int(m.id)],
         )
         .await?;

@@ -86,6 +86,7 @@ impl History {
             user_change::Entity::find().filter(condition.clone()),
             &keyset,
             args,
+            &page::Models,
             |m| vec![KeyPart::Int(m.user_id.into())],
         )
         .await?;
