@@ -110,7 +110,10 @@ impl User {
             }),
             ..Default::default()
         };
-        super::history::changelog(ctx, &query, &args).await
+        // Boxed: this is the one field of a user that reads the database, and
+        // its future is large; inline, every field of every user on a page
+        // would carry (and copy) its size.
+        Box::pin(super::history::changelog(ctx, &query, &args)).await
     }
 }
 
