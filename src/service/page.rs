@@ -230,6 +230,9 @@ where
 /// small part of it. PostgreSQL and MySQL stream rows over their socket
 /// anyway; there, building JSON in the database cost more than it saved
 /// (docs/BENCHMARKS.md), so they read ordinary rows.
+///
+/// The keyset's columns must be among the chosen ones (the SQLite form sorts
+/// the page by them again inside the aggregate).
 pub struct Columns<E: EntityTrait, R> {
     columns: Vec<E::Column>,
     row: PhantomData<fn() -> R>,
