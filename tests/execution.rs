@@ -16,6 +16,7 @@ backend_tests!(
     page_nodes_equal_single_lookups,
     page_text_survives_json_round_trip,
     database_fields_resolve_inside_pages,
+    connection_keys_follow_the_selection,
 );
 
 /// A selection exercising everything the in-place resolver walks. The `user`
@@ -195,6 +196,30 @@ async fn database_fields_resolve_inside_pages(t: TestServer) {
         data["b"]["changelog"]["edges"][1]["node"]["status"],
         "SUSPENDED"
     );
+}
+
+/// `totalCount` reads the database while `edges` and `pageInfo` do not; the
+/// response still lists them in the order they were asked for.
+async fn connection_keys_follow_the_selection(t: TestServer) {
+    setup(&t).await;
+    for list in [
+        "users(first: 2)",
+        "userChangelog(first: 2)",
+        "userSnapshots(first: 2)",
+        "datasets(first: 2)",
+    ] {
+        let query =
+            format!("{{ {list} {{ totalCount edges {{ cursor }} pageInfo {{ hasNextPage }} }} }}");
+        let text = raw_response(&t, &query, json!({})).await;
+        let at = |key: &str| {
+            text.find(&format!("\"{key}\":"))
+                .unwrap_or_else(|| panic!("no {key} in {text}"))
+        };
+        assert!(
+            at("totalCount") < at("edges") && at("edges") < at("pageInfo"),
+            "{list}: keys in selection order: {text}"
+        );
+    }
 }
 
 async fn raw_response(t: &TestServer, query: &str, variables: Value) -> String {

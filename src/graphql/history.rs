@@ -5,6 +5,7 @@ use async_graphql::{Context, Enum, ID, Object};
 use super::connection::{TotalCount, connection};
 use super::error::ApiResult;
 use super::ids::GlobalId;
+use super::inline::Inline;
 use super::scalars::Timestamp;
 use super::users::{DatasetRole, UserStatus, dataset_roles};
 use super::{actor, services};
@@ -90,14 +91,14 @@ pub async fn changelog(
     ctx: &Context<'_>,
     query: &ChangelogQuery,
     args: &PageArgs,
-) -> ApiResult<UserChangeConnection> {
+) -> ApiResult<Inline<UserChangeConnection>> {
     let services = services(ctx).clone();
     let (page, count) = services.history.changelog(actor(ctx), query, args).await?;
-    Ok(UserChangeConnection {
+    Ok(Inline(UserChangeConnection {
         page: page.map(UserChange),
         total: TotalCount::new(move || {
             let (services, count) = (services.clone(), count.clone());
             async move { services.history.count_changes(&count).await }
         }),
-    })
+    }))
 }

@@ -11,6 +11,11 @@
 //! keeps working). A field that does I/O still works, it just does not overlap
 //! with its siblings.
 //!
+//! It also keeps response keys in selection order, as the GraphQL spec asks:
+//! async-graphql's own path inserts them in the order the fields finish, so a
+//! connection's `totalCount` (a count query) came after `edges` and `pageInfo`
+//! even when selected first. Connections, edges and nodes all go through here.
+//!
 //! The selection walk mirrors `async_graphql::resolver_utils::Fields::add_set`
 //! (fragment type conditions, `__typename`, merging of repeated response
 //! keys); `@skip`/`@include` are already applied when execution starts. When a

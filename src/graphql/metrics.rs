@@ -7,6 +7,7 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 use super::connection::{TotalCount, connection, cost, page_args};
 use super::error::ApiResult;
 use super::history::{UserChangeConnection, UserChangeType, changelog};
+use super::inline::Inline;
 use super::loaders::UserLoader;
 use super::scalars::{Day, Timestamp};
 use super::users::{DatasetRole, SortDirection, User, UserFilter, UserStatus, dataset_roles};
@@ -157,7 +158,7 @@ impl MetricsQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> ApiResult<UserSnapshotConnection> {
+    ) -> ApiResult<Inline<UserSnapshotConnection>> {
         let services = services(ctx).clone();
         let filter = filter.map(filter::UserFilter::from);
         let args = page_args(first, after, last, before);
@@ -165,13 +166,13 @@ impl MetricsQuery {
             .history
             .snapshots(actor(ctx), date.map(|d| d.0), filter.as_ref(), &args)
             .await?;
-        Ok(UserSnapshotConnection {
+        Ok(Inline(UserSnapshotConnection {
             page: page.map(UserSnapshot),
             total: TotalCount::new(move || {
                 let (services, query) = (services.clone(), query.clone());
                 async move { services.history.count_snapshots(&query).await }
             }),
-        })
+        }))
     }
 
     #[graphql(complexity = "cost(first, last, child_complexity)")]
@@ -188,7 +189,7 @@ impl MetricsQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> ApiResult<UserChangeConnection> {
+    ) -> ApiResult<Inline<UserChangeConnection>> {
         let query = ChangelogQuery {
             start: start_date.map(|d| d.0),
             end: end_date.map(|d| d.0),

@@ -5,6 +5,7 @@ use async_graphql::{Context, Enum, ID, MaybeUndefined, Object, SimpleObject};
 use super::connection::{TotalCount, connection, cost, page_args};
 use super::error::ApiResult;
 use super::ids::GlobalId;
+use super::inline::Inline;
 use super::scalars::Timestamp;
 use super::{actor, services};
 use crate::service::directory as domain;
@@ -101,20 +102,20 @@ impl RealmQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> ApiResult<DatasetConnection> {
+    ) -> ApiResult<Inline<DatasetConnection>> {
         let services = services(ctx).clone();
         let args = page_args(first, after, last, before);
         let (page, query) = services
             .directory
             .datasets(actor(ctx), realm.as_deref(), &args)
             .await?;
-        Ok(DatasetConnection {
+        Ok(Inline(DatasetConnection {
             page: page.map(Dataset),
             total: TotalCount::new(move || {
                 let (services, query) = (services.clone(), query.clone());
                 async move { services.directory.count_datasets(&query).await }
             }),
-        })
+        }))
     }
 }
 

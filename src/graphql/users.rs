@@ -101,7 +101,7 @@ impl User {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> ApiResult<UserChangeConnection> {
+    ) -> ApiResult<Inline<UserChangeConnection>> {
         let args = page_args(first, after, last, before);
         let query = ChangelogQuery {
             filter: Some(filter::UserFilter {
@@ -234,7 +234,7 @@ impl UserQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> ApiResult<UserConnection> {
+    ) -> ApiResult<Inline<UserConnection>> {
         let services = services(ctx).clone();
         let filter = filter.map(filter::UserFilter::from);
         let order = order_by
@@ -248,13 +248,13 @@ impl UserQuery {
             .directory
             .users(actor(ctx), filter.as_ref(), order, &args)
             .await?;
-        Ok(UserConnection {
+        Ok(Inline(UserConnection {
             page: page.map(User),
             total: TotalCount::new(move || {
                 let (services, query) = (services.clone(), query.clone());
                 async move { services.directory.count_users(&query).await }
             }),
-        })
+        }))
     }
 
     /// A live user by id, or by email (and realm when the email is in several).
