@@ -22,6 +22,11 @@
 //! field carries a custom directive, the object goes through async-graphql's
 //! own path instead. Per-field extension hooks do not see these fields: the
 //! schema registers no extension (see `build_schema`).
+//!
+//! The walk uses async-graphql 7.2 items marked `#[doc(hidden)]` (the
+//! context's `with_field`, the query's fragments, the registry's
+//! `implements`); tests/execution.rs compares pages with async-graphql's own
+//! resolution of the same objects, so an upgrade that changes them shows.
 
 use std::borrow::Cow;
 
