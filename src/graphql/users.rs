@@ -75,11 +75,9 @@ impl User {
         &self.0.roles
     }
     async fn datasets(&self) -> Vec<Inline<DatasetRole>> {
-        self.0
-            .datasets
-            .iter()
-            .cloned()
-            .map(|d| Inline(d.into()))
+        dataset_roles(&self.0.datasets)
+            .into_iter()
+            .map(Inline)
             .collect()
     }
     async fn created_at(&self) -> Timestamp {

@@ -148,17 +148,21 @@ impl Directory {
         )
         .await?;
         let page = page.map(
-            |(id, realm_id, email, name, status, roles, datasets, created_at, updated_at)| User {
-                roles: decode_roles(&roles),
-                datasets: decode_datasets(&datasets),
-                realm: realms.realm(realm_id),
-                status: status.parse().unwrap_or(UserStatus::Active),
-                id,
-                email,
-                name,
-                created_at: from_micros(created_at),
-                updated_at: from_micros(updated_at),
-                deleted_at: None,
+            |(id, realm_id, email, name, status, roles, datasets, created_at, updated_at)| {
+                let row = user::Model {
+                    id,
+                    realm_id,
+                    email,
+                    name,
+                    status,
+                    roles,
+                    datasets,
+                    created_at,
+                    updated_at,
+                    deleted_at: None,
+                    live_key: 0,
+                };
+                to_user(&realms, row)
             },
         );
         Ok((page, UserQuery { condition }))
