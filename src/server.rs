@@ -4,20 +4,20 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Limits;
@@ -36,15 +36,20 @@ pub struct ServerConfig {
 struct AppState {
     services: Services,
     schema: AppSchema,
+    /// `schema` without the strict validation rules, for documents that are
+    /// known to pass them.
+    prevalidated: AppSchema,
     documents: Arc<graphql::Documents>,
 }
 
 /// The whole HTTP application.
 pub fn router(services: Services, config: &ServerConfig) -> Router {
     let schema = graphql::build_schema(services.clone(), &config.limits);
+    let prevalidated = graphql::build_prevalidated_schema(services.clone(), &config.limits);
     let state = AppState {
         services,
         schema,
+        prevalidated,
         documents: Arc::new(graphql::Documents::new(512)),
     };
     Router::new()
@@ -60,11 +65,30 @@ pub fn router(services: Services, config: &ServerConfig) -> Router {
             Duration::from_secs(config.limits.request_timeout_secs),
         ))
         .layer(cors(&config.cors_origins))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        .layer(middleware::from_fn(access_log))
+}
+
+/// The access log: one INFO line per request (target `headcount::access`)
+/// with method, path, status and latency. One event rather than a span
+/// around the request plus an event: the span cost as much again as the
+/// line, on every request (docs/BENCHMARKS.md, session 5).
+async fn access_log(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(target: "headcount::access", Level::INFO) {
+        return next.run(request).await;
+    }
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "headcount::access",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
+    response
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -176,8 +200,17 @@ async fn graphql_post(
             );
         }
     };
-    state.documents.attach(&mut request);
-    let request = graphql::prepare(request, &state.services, principal);
-    let response = graphql::finish(state.schema.execute(request).await);
-    GraphQLResponse::from(response).into_response()
+    let response = if state.documents.attach(&mut request) {
+        let request = graphql::prepare(request, &state.services, principal);
+        state.prevalidated.execute(request).await
+    } else {
+        let (query, operation) = (request.query.clone(), request.operation_name.clone());
+        let request = graphql::prepare(request, &state.services, principal);
+        let response = state.schema.execute(request).await;
+        if response.is_ok() {
+            state.documents.passed(&query, operation.as_deref());
+        }
+        response
+    };
+    GraphQLResponse::from(graphql::finish(response)).into_response()
 }

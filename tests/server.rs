@@ -17,6 +17,7 @@ backend_tests!(
     no_cors_by_default,
     too_deep_queries_are_rejected,
     too_complex_queries_are_rejected,
+    repeated_documents_are_validated_every_time_it_matters,
     readiness_follows_the_database,
 );
 backend_tests!(config = charts_origin; cors_allows_listed_origins_only);
@@ -305,6 +306,69 @@ async fn too_complex_queries_are_rejected(t: TestServer) {
         response.get("data").is_none_or(Value::is_null),
         "{response}"
     );
+}
+
+/// Documents that passed validation once skip the strict rules afterwards
+/// (src/graphql/documents.rs): the answers must not change for it.
+async fn repeated_documents_are_validated_every_time_it_matters(t: TestServer) {
+    t.create_realm("acme").await;
+    t.create_user("acme", "ann@acme.test", &[]).await;
+
+    // The same valid document answers the same, first time and after.
+    let page = "{ users(first: 5) { totalCount edges { node { email roles } } } }";
+    let first = t.admin_ok(page, json!({})).await;
+    for _ in 0..3 {
+        assert_eq!(t.admin_ok(page, json!({})).await, first);
+    }
+    t.create_user("acme", "bob@acme.test", &[]).await;
+    let after_write = t.admin_ok(page, json!({})).await;
+    assert_eq!(after_write["users"]["totalCount"], 2, "{after_write}");
+
+    // An invalid document is refused every time, without data.
+    let unknown_field = "{ users(first: 5) { edges { node { shoeSize } } } }";
+    for _ in 0..3 {
+        let response = t.admin(unknown_field, json!({})).await;
+        let message = errors(&response)[0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("shoeSize"), "{response}");
+        assert!(
+            response.get("data").is_none_or(Value::is_null),
+            "{response}"
+        );
+    }
+
+    // Variables' values are validated on every request, also after the same
+    // document passed with good values.
+    let sized = "query($n: Int!) { users(first: $n) { totalCount } }";
+    for _ in 0..2 {
+        let ok = t.admin_ok(sized, json!({ "n": 1 })).await;
+        assert_eq!(ok["users"]["totalCount"], 2, "{ok}");
+    }
+    let response = t.admin(sized, json!({ "n": "many" })).await;
+    assert_eq!(code(&response), "BAD_USER_INPUT", "{response}");
+    assert_eq!(
+        errors(&response)[0]["extensions"]["field"],
+        "first",
+        "{response}"
+    );
+    assert!(
+        response.get("data").is_none_or(Value::is_null),
+        "{response}"
+    );
+    let response = t.admin(sized, json!({})).await;
+    errors(&response);
+    assert!(
+        response.get("data").is_none_or(Value::is_null),
+        "{response}"
+    );
+
+    // A document known to be valid still gets its complexity checked: the
+    // limit does not depend on the path taken.
+    let big = "{ users(first: 1000) { edges { node { changelog(first: 1000) { edges { node { id } } } } } } }";
+    for _ in 0..2 {
+        let response = t.admin(big, json!({})).await;
+        let message = errors(&response)[0]["message"].as_str().unwrap_or_default();
+        assert!(message.to_lowercase().contains("complex"), "{response}");
+    }
 }
 
 /// PostgreSQL only: the server's database refuses connections for a while.

@@ -71,8 +71,22 @@ pub fn page_args(
 }
 
 /// Declares `$conn { edges, pageInfo, totalCount }` and `$edge { cursor, node }`.
+///
+/// Edges resolve concurrently, so that nodes loading through a DataLoader are
+/// batched; `in_memory` declares nodes whose fields never wait on a loader,
+/// whose edges then resolve one after another, without a future per edge
+/// (`InlineList`). A field that queries the database (a user's `changelog`)
+/// still works there, one edge after another.
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ty) => {
+        $crate::graphql::connection::connection!(@ $conn, $edge, $node, Vec);
+    };
+    ($conn:ident, $edge:ident, $node:ty, in_memory) => {
+        $crate::graphql::connection::connection!(
+            @ $conn, $edge, $node, $crate::graphql::inline::InlineList
+        );
+    };
+    (@ $conn:ident, $edge:ident, $node:ty, $($list:ident)::+) => {
         pub struct $conn {
             pub page: $crate::service::page::Page<$node>,
             pub total: $crate::graphql::connection::TotalCount,
@@ -80,7 +94,7 @@ macro_rules! connection {
 
         #[async_graphql::Object]
         impl $conn {
-            async fn edges(&self) -> Vec<$crate::graphql::inline::Inline<$edge<'_>>> {
+            async fn edges(&self) -> $($list)::+<$crate::graphql::inline::Inline<$edge<'_>>> {
                 self.page
                     .items
                     .iter()
@@ -90,7 +104,8 @@ macro_rules! connection {
                             node: $crate::graphql::inline::Inline(node),
                         })
                     })
-                    .collect()
+                    .collect::<Vec<_>>()
+                    .into()
             }
 
             async fn page_info(&self) -> $crate::graphql::connection::PageInfo {

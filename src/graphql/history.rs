@@ -84,7 +84,7 @@ impl UserChange {
     }
 }
 
-connection!(UserChangeConnection, UserChangeEdge, UserChange);
+connection!(UserChangeConnection, UserChangeEdge, UserChange, in_memory);
 
 /// One changelog page, shared by `userChangelog` and `User.changelog`.
 pub async fn changelog(

@@ -6,10 +6,13 @@
 //! machinery costs far more than the fields: on a 50-user page it was most of
 //! the GraphQL time. [`Inline`] resolves the same fields, through the same
 //! generated resolvers, by awaiting them in order. The response is identical;
-//! only the concurrency between the fields of one object is given up (lists
-//! still resolve their items concurrently, so DataLoader batching across items
-//! keeps working). A field that does I/O still works, it just does not overlap
-//! with its siblings.
+//! only the concurrency between the fields of one object is given up. A field
+//! that does I/O still works, it just does not overlap with its siblings.
+//!
+//! Lists do the same per item: [`InlineList`] resolves its items in order,
+//! where async-graphql joins one future per item. Only lists whose items
+//! resolve from memory use it: items that load through a DataLoader must
+//! resolve concurrently for their loads to be batched (a plain `Vec`).
 //!
 //! It also keeps response keys in selection order, as the GraphQL spec asks:
 //! async-graphql's own path inserts them in the order the fields finish, so a
@@ -87,6 +90,49 @@ impl<T: ContainerType> OutputType for Inline<T> {
         } else {
             Value::Object(results)
         })
+    }
+}
+
+/// A list whose items are resolved one after another. Same GraphQL type as
+/// `Vec<T>`; for items that resolve from memory only (see the module notes).
+/// Like [`Inline`], it assumes no extension hooks items (none is registered).
+#[derive(Clone, Debug)]
+pub struct InlineList<T>(pub Vec<T>);
+
+impl<T> From<Vec<T>> for InlineList<T> {
+    fn from(items: Vec<T>) -> Self {
+        Self(items)
+    }
+}
+
+impl<T: OutputType> OutputType for InlineList<T> {
+    fn type_name() -> Cow<'static, str> {
+        Vec::<T>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        Vec::<T>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        Vec::<T>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let mut items = Vec::with_capacity(self.0.len());
+        for (idx, item) in self.0.iter().enumerate() {
+            let ctx_idx = ctx.with_index(idx);
+            let value = item
+                .resolve(&ctx_idx, field)
+                .await
+                .map_err(|err| ctx_idx.set_error_path(err))?;
+            items.push(value);
+        }
+        Ok(Value::List(items))
     }
 }
 

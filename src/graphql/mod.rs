@@ -58,6 +58,18 @@ pub fn build_schema(services: Services, limits: &Limits) -> AppSchema {
         .finish()
 }
 
+/// The same schema under async-graphql's fast validation mode (limits and
+/// fragment cycles only), for documents known to pass the strict rules
+/// ([`Documents`]).
+pub fn build_prevalidated_schema(services: Services, limits: &Limits) -> AppSchema {
+    builder()
+        .data(services)
+        .limit_depth(limits.depth_limit)
+        .limit_complexity(limits.complexity_limit)
+        .validation_mode(async_graphql::ValidationMode::Fast)
+        .finish()
+}
+
 /// The schema's SDL; `schema.graphql` is exactly this.
 pub fn schema_sdl() -> String {
     builder().finish().sdl()

@@ -52,7 +52,7 @@ impl Dataset {
     }
 }
 
-connection!(DatasetConnection, DatasetEdge, Dataset);
+connection!(DatasetConnection, DatasetEdge, Dataset, in_memory);
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "crate::service::directory::RoleKind")]

@@ -7,7 +7,7 @@ use super::connection::{TotalCount, connection, cost, page_args};
 use super::error::{ApiError, ApiResult};
 use super::history::UserChangeConnection;
 use super::ids::GlobalId;
-use super::inline::Inline;
+use super::inline::{Inline, InlineList};
 use super::realms::Realm;
 use super::scalars::Timestamp;
 use super::{actor, services};
@@ -71,14 +71,16 @@ impl User {
     async fn enabled(&self) -> bool {
         self.0.status.enabled()
     }
-    async fn roles(&self) -> &[String] {
-        &self.0.roles
+    async fn roles(&self) -> InlineList<&str> {
+        InlineList(self.0.roles.iter().map(String::as_str).collect())
     }
-    async fn datasets(&self) -> Vec<Inline<DatasetRole>> {
-        dataset_roles(&self.0.datasets)
-            .into_iter()
-            .map(Inline)
-            .collect()
+    async fn datasets(&self) -> InlineList<Inline<DatasetRole>> {
+        InlineList(
+            dataset_roles(&self.0.datasets)
+                .into_iter()
+                .map(Inline)
+                .collect(),
+        )
     }
     async fn created_at(&self) -> Timestamp {
         Timestamp(self.0.created_at)
@@ -115,7 +117,7 @@ impl User {
     }
 }
 
-connection!(UserConnection, UserEdge, User);
+connection!(UserConnection, UserEdge, User, in_memory);
 
 /// Each given field must match (any of its values); AND needs every
 /// sub-filter, OR any of them.
