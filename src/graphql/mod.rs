@@ -49,23 +49,26 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>
         .register_output_type::<scalars::Day>()
 }
 
-/// The executable schema, with its limits.
-pub fn build_schema(services: Services, limits: &Limits) -> AppSchema {
+fn executable(
+    services: Services,
+    limits: &Limits,
+) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     builder()
         .data(services)
         .limit_depth(limits.depth_limit)
         .limit_complexity(limits.complexity_limit)
-        .finish()
+}
+
+/// The executable schema, with its limits.
+pub fn build_schema(services: Services, limits: &Limits) -> AppSchema {
+    executable(services, limits).finish()
 }
 
 /// The same schema under async-graphql's fast validation mode (limits and
 /// fragment cycles only), for documents known to pass the strict rules
 /// ([`Documents`]).
 pub fn build_prevalidated_schema(services: Services, limits: &Limits) -> AppSchema {
-    builder()
-        .data(services)
-        .limit_depth(limits.depth_limit)
-        .limit_complexity(limits.complexity_limit)
+    executable(services, limits)
         .validation_mode(async_graphql::ValidationMode::Fast)
         .finish()
 }
