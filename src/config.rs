@@ -91,6 +91,11 @@ pub struct Limits {
     /// Per-request timeout, in seconds.
     #[arg(long, env = "HEADCOUNT_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// Requests per minute for each API token, and for each client address
+    /// without a valid token; 0 turns rate limits off.
+    #[arg(long, env = "HEADCOUNT_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -100,6 +105,7 @@ impl Default for Limits {
             depth_limit: 15,
             complexity_limit: 50_000,
             request_timeout_secs: 30,
+            rate_limit_per_minute: 600,
         }
     }
 }

@@ -7,7 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod graphql;
+pub mod http;
 pub mod seed;
-pub mod server;
 pub mod service;
 pub mod time;

@@ -9,7 +9,7 @@ use headcount::clock::{SharedClock, SystemClock};
 use headcount::config::{Cli, Command, LogFormat, ServeArgs, TokenCommand, TokenCreateArgs};
 use headcount::db::Db;
 use headcount::graphql::{parse_datetime, schema_sdl};
-use headcount::server::{self, ServerConfig};
+use headcount::http::{self, ServerConfig};
 use headcount::service::api_tokens::NewApiToken;
 use headcount::service::{Principal, Scope, Services};
 use tracing_subscriber::EnvFilter;
@@ -149,7 +149,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         cors_origins: args.cors_origins,
         limits: args.limits,
     };
-    let router = server::router(services, &config);
+    let app = http::app(services, &config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -157,7 +157,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         "serving GraphQL on http://{}/graphql",
         listener.local_addr()?
     );
-    server::serve(listener, router, shutdown_signal()).await?;
+    http::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

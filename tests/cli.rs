@@ -344,6 +344,7 @@ async fn serve_in(dir: std::path::PathBuf) {
     assert!(body["data"]["viewer"]["realms"].is_null());
     let page = client
         .get(format!("http://{addr}/graphql"))
+        .header("accept", "text/html")
         .send()
         .await
         .unwrap();

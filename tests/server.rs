@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use headcount::config::Limits;
-use headcount::server::ServerConfig;
+use headcount::http::ServerConfig;
 use serde_json::{Value, json};
 
 backend_tests!(

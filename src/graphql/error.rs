@@ -1,8 +1,9 @@
-//! Domain errors to GraphQL errors, in one place: `extensions.code` (and
-//! `extensions.field` for input errors). Internal causes are logged, never sent.
+//! Domain errors as GraphQL errors: `extensions.code` (and `extensions.field`
+//! for input errors) from the one mapping in `crate::http::error`.
 
 use async_graphql::{ErrorExtensions, Response};
 
+use crate::http::error::{Failure, whole_seconds};
 use crate::service::Error;
 
 /// A resolver's error. Deliberately not `Display`: async-graphql converts any
@@ -22,33 +23,28 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
-        let coded = |code: &'static str, message: String| {
-            async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
-        };
-        let gql = match err {
-            Error::BadInput { field, message } => {
-                coded("BAD_USER_INPUT", message).extend_with(|_, e| e.set("field", field))
-            }
-            Error::Conflict { field, message } => {
-                coded("CONFLICT", message).extend_with(|_, e| e.set("field", field))
-            }
-            Error::NotFound(message) => coded("NOT_FOUND", message),
-            Error::Forbidden(message) => coded("FORBIDDEN", message),
-            Error::Unauthenticated(message) => coded("UNAUTHENTICATED", message),
-            Error::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unreachable");
-                coded(
-                    "SERVICE_UNAVAILABLE",
-                    "the database cannot be reached; try again shortly".to_owned(),
-                )
-            }
-            Error::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
-                coded("INTERNAL_SERVER_ERROR", "internal error".to_owned())
-            }
-        };
-        ApiError(gql)
+        ApiError(coded(Failure::from(err)))
     }
+}
+
+/// A GraphQL error carrying the failure's code (and field, and retry time).
+pub fn coded(failure: Failure) -> async_graphql::Error {
+    let Failure {
+        code,
+        message,
+        field,
+        retry_after,
+        ..
+    } = failure;
+    async_graphql::Error::new(message).extend_with(|_, e| {
+        e.set("code", code);
+        if let Some(field) = field {
+            e.set("field", field);
+        }
+        if let Some(wait) = retry_after {
+            e.set("retryAfter", whole_seconds(wait));
+        }
+    })
 }
 
 impl From<async_graphql::Error> for ApiError {

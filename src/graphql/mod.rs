@@ -17,8 +17,8 @@ mod users;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 
-pub use documents::Documents;
-pub use error::finish;
+pub use documents::{Attached, Documents, is_request_error};
+pub use error::{coded, finish};
 pub use scalars::parse_datetime;
 
 use crate::config::Limits;

@@ -17,6 +17,12 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// Too many requests (or unfinished jobs); try again after `retry_after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The database cannot be reached right now.
     #[error("service unavailable: the database cannot be reached")]
     Unavailable(#[source] DbErr),

@@ -10,6 +10,7 @@ mod error;
 pub mod filter;
 pub mod history;
 pub mod page;
+pub mod sign_in_failures;
 pub mod tz;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub struct Services {
     pub history: history::History,
     pub api_tokens: api_tokens::ApiTokens,
     pub audit: audit::Audit,
+    pub sign_in_failures: sign_in_failures::SignInFailures,
 }
 
 impl Services {
@@ -46,6 +48,7 @@ impl Services {
             history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             audit: audit::Audit::new(db.clone(), clock.clone()),
+            sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
             db,
             clock,
         })

@@ -17,13 +17,13 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::{api_token, audit_event, dataset, realm, user, user_change};
 use headcount::clock::ManualClock;
 use headcount::db::Db;
-use headcount::server::{ServerConfig, router, serve};
+use headcount::http::{ServerConfig, app, serve};
 use headcount::service::api_tokens::NewApiToken;
 use headcount::service::{Principal, Scope, Services};
 use reqwest::header::HeaderMap;
@@ -70,15 +70,15 @@ macro_rules! backend_tests {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    $crate::common::run($crate::common::Backend::Sqlite, ::headcount::server::ServerConfig::default(), super::$name).await
+                    $crate::common::run($crate::common::Backend::Sqlite, $crate::common::default_config(), super::$name).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    $crate::common::run($crate::common::Backend::Postgres, ::headcount::server::ServerConfig::default(), super::$name).await
+                    $crate::common::run($crate::common::Backend::Postgres, $crate::common::default_config(), super::$name).await
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
-                    $crate::common::run($crate::common::Backend::Mysql, ::headcount::server::ServerConfig::default(), super::$name).await
+                    $crate::common::run($crate::common::Backend::Mysql, $crate::common::default_config(), super::$name).await
                 }
             }
         )+
@@ -234,6 +234,14 @@ struct Running {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// The server most tests run against: the defaults, without rate limits
+/// (tests send thousands of requests a minute with one token).
+pub fn default_config() -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.limits.rate_limit_per_minute = 0;
+    config
+}
+
 pub fn start_time() -> DateTime<Utc> {
     at(START)
 }
@@ -266,7 +274,7 @@ async fn start(
         )
         .await
         .map_err(|e| format!("issue the admin token: {e:?}"))?;
-    let app = router(services.clone(), &config);
+    let app = app(services.clone(), &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
@@ -744,7 +752,7 @@ fn changelog_nodes(log: &Value) -> Vec<Value> {
     nodes
 }
 
-async fn into_reply(response: reqwest::Response) -> Reply {
+pub async fn into_reply(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
@@ -783,6 +791,40 @@ pub struct DbSnapshot {
 pub fn assert_unchanged(before: &DbSnapshot, after: &DbSnapshot, what: &str) {
     assert_eq!(before.counts, after.counts, "{what}: row counts changed");
     assert_eq!(before, after, "{what}: stored data changed");
+}
+
+/// Waits (up to 10 s: failed sign-ins are written every 2 s) until the one
+/// `auth.failed` event after `after_id` counts `attempts`, and returns it.
+pub async fn failed_sign_ins(t: &TestServer, after_id: i64, attempts: u64) -> audit_event::Model {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events: Vec<_> = t
+            .audit_events_since(after_id)
+            .await
+            .into_iter()
+            .filter(|e| e.event == "auth.failed")
+            .collect();
+        let counted = |e: &audit_event::Model| -> Option<u64> {
+            let resources: Value = serde_json::from_str(&e.resources).ok()?;
+            resources
+                .as_array()?
+                .iter()
+                .find(|r| r["type"] == "attempts")?["name"]
+                .as_str()?
+                .parse()
+                .ok()
+        };
+        if let [event] = events.as_slice()
+            && counted(event) == Some(attempts)
+        {
+            return event.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected one auth.failed event counting {attempts} attempts, got {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 // ───────────────────────── GraphQL helpers ─────────────────────────

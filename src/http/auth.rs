@@ -1,0 +1,112 @@
+//! The `Authenticated` extractor: every route that needs a caller takes one.
+//! It reads `Authorization: Bearer <secret>`, authenticates it, and spends
+//! one request of the caller's rate limit (the token's, or the client
+//! address's when there is no valid token). Its rejection is the domain
+//! error, answered as problem+json by default; the GraphQL route renders it
+//! GraphQL-shaped instead.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::{Failure, Problem};
+use super::rate_limit::{Key, Standing};
+use crate::service::{Error, Principal};
+
+/// The caller of a request, authenticated and within its rate limit.
+pub struct Authenticated {
+    pub principal: Principal,
+    /// For the `RateLimit` headers of the response.
+    pub standing: Option<Standing>,
+}
+
+/// Why a request was not let in, and its rate-limit standing.
+pub struct Rejection {
+    pub failure: Failure,
+    pub standing: Option<Standing>,
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (self.standing, Problem(self.failure)).into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        authenticate(state, &parts.headers, address).await
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+) -> Result<Authenticated, Rejection> {
+    let ip = address.map(|ip| ip.to_string());
+    let outcome = match bearer(headers) {
+        None => Err(Error::Unauthenticated(
+            "send an API token: Authorization: Bearer <secret>".to_owned(),
+        )),
+        Some(secret) => {
+            state
+                .services
+                .api_tokens
+                .authenticate(secret, ip.clone())
+                .await
+        }
+    };
+    let principal = match outcome {
+        Ok(principal) => principal,
+        Err(Error::Unauthenticated(reason)) => {
+            state.services.sign_in_failures.record(&reason, ip);
+            let standing = match address.map(|a| state.rate_limits.check(Key::Address(a))) {
+                Some(Err((limited, standing))) => return Err(rejection(limited, standing)),
+                Some(Ok(standing)) => standing,
+                None => None,
+            };
+            return Err(rejection(Error::Unauthenticated(reason), standing));
+        }
+        Err(err) => return Err(rejection(err, None)),
+    };
+    let key = principal.token_id.map(Key::Token);
+    match key.map(|key| state.rate_limits.check(key)) {
+        Some(Err((limited, standing))) => Err(rejection(limited, standing)),
+        Some(Ok(standing)) => Ok(Authenticated {
+            principal,
+            standing,
+        }),
+        None => Ok(Authenticated {
+            principal,
+            standing: None,
+        }),
+    }
+}
+
+fn rejection(err: Error, standing: Option<Standing>) -> Rejection {
+    Rejection {
+        failure: err.into(),
+        standing,
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}

@@ -1,0 +1,165 @@
+//! The one HTTP edge: the router, authentication (the [`Authenticated`]
+//! extractor every route uses), rate limits, the mapping of domain errors to
+//! statuses and problem+json, GraphQL over HTTP, probes and the access log.
+
+mod access_log;
+mod auth;
+pub mod error;
+mod graphql;
+mod media;
+mod probes;
+pub mod rate_limit;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware;
+use axum::routing::get;
+use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+pub use auth::{Authenticated, Rejection};
+
+use crate::config::Limits;
+use crate::graphql::{AppSchema, Documents, build_prevalidated_schema, build_schema};
+use crate::service::Services;
+use rate_limit::RateLimits;
+
+/// What the router needs beyond the services.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    /// Browser origins allowed by CORS; empty allows none.
+    pub cors_origins: Vec<String>,
+    pub limits: Limits,
+}
+
+/// Memory for parsed query documents (see [`Documents`]).
+const DOCUMENT_CACHE_BYTES: usize = 16 << 20;
+
+/// How often counted failed sign-ins are written, and idle rate-limit keys
+/// forgotten.
+const FLUSH_EVERY: Duration = Duration::from_secs(2);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// What every handler reaches.
+#[derive(Clone)]
+pub struct AppState {
+    services: Services,
+    schema: AppSchema,
+    /// `schema` without the strict validation rules, for documents that are
+    /// known to pass them.
+    prevalidated: AppSchema,
+    documents: Arc<Documents>,
+    rate_limits: Arc<RateLimits>,
+}
+
+/// The HTTP application and its background work.
+pub struct App {
+    router: Router,
+    services: Services,
+    housekeeping: JoinHandle<()>,
+}
+
+/// The whole HTTP application. Starts its background work (writing counted
+/// failed sign-ins, pruning rate-limit keys) on the current runtime.
+pub fn app(services: Services, config: &ServerConfig) -> App {
+    let rate_limits = Arc::new(RateLimits::new(config.limits.rate_limit_per_minute));
+    let state = AppState {
+        schema: build_schema(services.clone(), &config.limits),
+        prevalidated: build_prevalidated_schema(services.clone(), &config.limits),
+        documents: Arc::new(Documents::new(DOCUMENT_CACHE_BYTES)),
+        rate_limits: rate_limits.clone(),
+        services: services.clone(),
+    };
+    let router = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .with_state(state)
+        // The body is read as `Bytes`, which enforces DefaultBodyLimit with
+        // 413 whether or not a Content-Length was sent.
+        .layer(DefaultBodyLimit::max(config.limits.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(config.limits.request_timeout_secs),
+        ))
+        .layer(cors(&config.cors_origins))
+        .layer(middleware::from_fn(access_log::access_log));
+    let housekeeping = tokio::spawn(housekeeping(services.clone(), rate_limits));
+    App {
+        router,
+        services,
+        housekeeping,
+    }
+}
+
+impl App {
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+}
+
+async fn housekeeping(services: Services, rate_limits: Arc<RateLimits>) {
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = flush.tick() => {
+                if let Err(err) = services.sign_in_failures.flush().await {
+                    tracing::warn!(error = %err, "could not record failed sign-ins; will retry");
+                }
+            }
+            _ = prune.tick() => rate_limits.prune(),
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests and
+/// writes the failed sign-ins counted so far.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let App {
+        router,
+        services,
+        housekeeping,
+    } = app;
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    housekeeping.abort();
+    if let Err(err) = services.sign_in_failures.flush().await {
+        tracing::warn!(error = %err, "could not record failed sign-ins at shutdown");
+    }
+    served
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit"),
+            header::HeaderName::from_static("ratelimit-policy"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
