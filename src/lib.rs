@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod graphiql;
 pub mod graphql;
 pub mod seed;
 pub mod server;

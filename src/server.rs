@@ -6,13 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -21,6 +20,7 @@ use tower_http::timeout::TimeoutLayer;
 use tracing::Level;
 
 use crate::config::Limits;
+use crate::graphiql;
 use crate::graphql::{self, AppSchema};
 use crate::service::{Error, Services};
 
@@ -53,7 +53,8 @@ pub fn router(services: Services, config: &ServerConfig) -> Router {
         documents: Arc::new(graphql::Documents::new(512)),
     };
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql_post))
+        .route("/graphql", get(graphiql::page).post(graphql_post))
+        .merge(graphiql::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -117,10 +118,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(600))
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
 async fn healthz() -> &'static str {
