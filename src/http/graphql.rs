@@ -10,7 +10,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -75,7 +75,7 @@ struct GetParams {
 pub async fn get(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     if media::wants_html(&parts.headers) {
-        return graphiql().await.into_response();
+        return super::graphiql::page().await;
     }
     let Some(media) = media::graphql(&parts.headers) else {
         return not_acceptable();
@@ -245,12 +245,4 @@ fn not_acceptable() -> Response {
         .into()
     };
     super::error::Problem(failure).into_response()
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .finish(),
-    )
 }

@@ -5,6 +5,7 @@
 mod access_log;
 mod auth;
 pub mod error;
+mod graphiql;
 mod graphql;
 mod media;
 mod probes;
@@ -79,6 +80,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
     };
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .merge(graphiql::router())
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .with_state(state)
