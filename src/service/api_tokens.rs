@@ -248,6 +248,18 @@ impl ApiTokens {
                 "expiresAt must be in the future",
             ));
         }
+        let beyond_creator =
+            || Error::forbidden("a token cannot be bound to realms its creator may not access");
+        if let Some(names) = &input.realms {
+            // Before resolving: a bound creator learns nothing of which
+            // realms outside its own exist.
+            if !names
+                .iter()
+                .all(|name| actor.realms.allows(&normalize_realm(name)))
+            {
+                return Err(beyond_creator());
+            }
+        }
         let tx = self.db.write().await?;
         let realms = match input.realms {
             None => actor.realms.clone(),
@@ -262,9 +274,7 @@ impl ApiTokens {
             }
         };
         if !actor.realms.covers(&realms) {
-            return Err(Error::forbidden(
-                "a token cannot be bound to realms its creator may not access",
-            ));
+            return Err(beyond_creator());
         }
         let lookup = random_hex(8);
         let secret = format!("hc_{lookup}_{}", random_part(32));
@@ -313,33 +323,29 @@ impl ApiTokens {
 
     pub async fn get(&self, actor: &Principal, id: i32) -> Result<Option<ApiToken>> {
         actor.require(Scope::ApiTokensManage)?;
-        let Some(row) = api_token::Entity::find_by_id(id)
+        let row = api_token::Entity::find_by_id(id)
             .one(self.db.conn())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let token = ApiToken::from(row);
-        if !actor.realms.covers(&token.realms) {
-            return Err(Error::forbidden("this token may not manage that API token"));
-        }
-        Ok(Some(token))
+            .await?;
+        // A token beyond the caller's reach is as absent as a missing one.
+        Ok(row
+            .map(ApiToken::from)
+            .filter(|token| actor.realms.covers(&token.realms)))
     }
 
     /// Revokes a token at once. Revoking a revoked token changes nothing.
     pub async fn revoke(&self, actor: &Principal, id: i32) -> Result<ApiToken> {
         actor.require(Scope::ApiTokensManage)?;
         let tx = self.db.write().await?;
+        // A token beyond the caller's reach is as absent as a missing one.
         let row = api_token::Entity::find_by_id(id)
             .one(&tx)
             .await?
-            .ok_or_else(|| Error::not_found(format!("API token {id} does not exist")))?;
-        if !actor
-            .realms
-            .covers(&RealmAccess::decode(row.realms.as_deref()))
-        {
-            return Err(Error::forbidden("this token may not manage that API token"));
-        }
+            .filter(|row| {
+                actor
+                    .realms
+                    .covers(&RealmAccess::decode(row.realms.as_deref()))
+            })
+            .ok_or_else(|| Error::not_found("no API token with that id"))?;
         if row.revoked_at.is_some() {
             return Ok(row.into());
         }
