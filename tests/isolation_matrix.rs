@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 backend_tests!(
     another_realm_answers_like_nothing,
     missing_scope_is_refused_before_any_lookup,
+    an_empty_realm_list_is_bad_input,
 );
 
 /// What the cases point at: another realm's things, or nothing.
@@ -690,4 +691,37 @@ fn every_field_with_an_id_or_realm_is_covered() {
             );
         }
     }
+}
+
+async fn an_empty_realm_list_is_bad_input(t: TestServer) {
+    t.create_realm("alpha").await;
+    let bound_manager = t
+        .token(&["API_TOKENS_MANAGE", "USERS_READ"], Some(&["alpha"]))
+        .await;
+    let before = t.snapshot().await;
+    let create = "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { realms } } }";
+    for secret in [t.admin_secret().to_owned(), bound_manager.clone()] {
+        let response = t
+            .gql(
+                &secret,
+                create,
+                json!({ "input": { "name": "nowhere", "scopes": ["USERS_READ"], "realms": [] } }),
+            )
+            .await;
+        assert_bad_input(&response, "input.realms");
+        assert_no_data(&response, "createApiToken");
+    }
+    assert_unchanged(&before, &t.snapshot().await, "createApiToken(realms: [])");
+    // Omitting realms still inherits the creator's binding.
+    let created = t
+        .gql_ok(
+            &bound_manager,
+            create,
+            json!({ "input": { "name": "child", "scopes": ["USERS_READ"] } }),
+        )
+        .await;
+    assert_eq!(
+        strings(&created["createApiToken"]["token"]["realms"]),
+        sorted(&["alpha"])
+    );
 }

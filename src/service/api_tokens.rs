@@ -251,6 +251,14 @@ impl ApiTokens {
         let beyond_creator =
             || Error::forbidden("a token cannot be bound to realms its creator may not access");
         if let Some(names) = &input.realms {
+            // An empty binding would read as "no realm" yet fall within every
+            // bound manager's reach.
+            if names.is_empty() {
+                return Err(Error::bad_input(
+                    "input.realms",
+                    "give at least one realm, or omit realms",
+                ));
+            }
             // Before resolving: a bound creator learns nothing of which
             // realms outside its own exist.
             if !names
