@@ -269,10 +269,10 @@ impl ApiTokens {
             }
         }
         let tx = self.db.write().await?;
+        let known = Realms::load(&tx).await?;
         let realms = match input.realms {
             None => actor.realms.clone(),
             Some(names) => {
-                let known = Realms::load(&tx).await?;
                 let mut set = std::collections::BTreeSet::new();
                 for name in names {
                     let realm = known.resolve(&normalize_realm(&name), "input.realms")?;
@@ -304,11 +304,7 @@ impl ApiTokens {
             &tx,
             actor,
             now,
-            NewEvent {
-                event: "api_token.created",
-                realm: None,
-                resources: vec![Resource::new("api_token", &name, row.id)],
-            },
+            token_event("api_token.created", &name, row.id, &realms, &known),
         )
         .await?;
         tx.commit().await?;
@@ -362,15 +358,13 @@ impl ApiTokens {
         let mut active: api_token::ActiveModel = row.into();
         active.revoked_at = Set(Some(to_micros(now)));
         let row = active.update(&tx).await?;
+        let known = Realms::load(&tx).await?;
+        let realms = RealmAccess::decode(row.realms.as_deref());
         audit::record(
             &tx,
             actor,
             now,
-            NewEvent {
-                event: "api_token.revoked",
-                realm: None,
-                resources: vec![Resource::new("api_token", &name, id)],
-            },
+            token_event("api_token.revoked", &name, id, &realms, &known),
         )
         .await?;
         tx.commit().await?;
@@ -379,6 +373,36 @@ impl ApiTokens {
         self.revocations.fetch_add(1, Ordering::AcqRel);
         cache.retain(|_, (_, cached)| cached.id != id);
         Ok(row.into())
+    }
+}
+
+/// The audit event of issuing or revoking a token: the token, then one
+/// `realm` resource per realm it is bound to (none when unbound: every
+/// realm). The event's realm column holds one name, so it is set only when
+/// the token is bound to exactly one realm.
+fn token_event<'a>(
+    event: &'a str,
+    name: &str,
+    id: i32,
+    realms: &'a RealmAccess,
+    known: &Realms,
+) -> NewEvent<'a> {
+    let bound = realms.names().into_iter().flatten();
+    let mut resources = vec![Resource::new("api_token", name, id)];
+    resources.extend(bound.clone().map(|realm| Resource {
+        kind: "realm".to_owned(),
+        name: realm.clone(),
+        id: known.by_name(realm).map(|r| r.id.to_string()),
+    }));
+    let mut bound = bound.map(String::as_str);
+    let realm = match (bound.next(), bound.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    };
+    NewEvent {
+        event,
+        realm,
+        resources,
     }
 }
 
