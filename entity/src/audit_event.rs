@@ -10,7 +10,9 @@ pub struct Model {
     /// Realm name (lowercase); null for events outside any realm.
     pub realm: Option<String>,
     pub event: String,
+    /// The acting API token's id; null for the system and failed sign-ins.
     pub actor_id: Option<i32>,
+    /// The acting token's name (or `system`).
     pub actor: Option<String>,
     pub ip_address: Option<String>,
     /// JSON array of `{"type","name","id"}`.

@@ -248,11 +248,31 @@ impl ApiTokens {
                 "expiresAt must be in the future",
             ));
         }
+        let beyond_creator =
+            || Error::forbidden("a token cannot be bound to realms its creator may not access");
+        if let Some(names) = &input.realms {
+            // An empty binding would read as "no realm" yet fall within every
+            // bound manager's reach.
+            if names.is_empty() {
+                return Err(Error::bad_input(
+                    "input.realms",
+                    "give at least one realm, or omit realms",
+                ));
+            }
+            // Before resolving: a bound creator learns nothing of which
+            // realms outside its own exist.
+            if !names
+                .iter()
+                .all(|name| actor.realms.allows(&normalize_realm(name)))
+            {
+                return Err(beyond_creator());
+            }
+        }
         let tx = self.db.write().await?;
+        let known = Realms::load(&tx).await?;
         let realms = match input.realms {
             None => actor.realms.clone(),
             Some(names) => {
-                let known = Realms::load(&tx).await?;
                 let mut set = std::collections::BTreeSet::new();
                 for name in names {
                     let realm = known.resolve(&normalize_realm(&name), "input.realms")?;
@@ -262,9 +282,7 @@ impl ApiTokens {
             }
         };
         if !actor.realms.covers(&realms) {
-            return Err(Error::forbidden(
-                "a token cannot be bound to realms its creator may not access",
-            ));
+            return Err(beyond_creator());
         }
         let lookup = random_hex(8);
         let secret = format!("hc_{lookup}_{}", random_part(32));
@@ -286,11 +304,7 @@ impl ApiTokens {
             &tx,
             actor,
             now,
-            NewEvent {
-                event: "api_token.created",
-                realm: None,
-                resources: vec![Resource::new("api_token", &name, row.id)],
-            },
+            token_event("api_token.created", &name, row.id, &realms, &known),
         )
         .await?;
         tx.commit().await?;
@@ -313,33 +327,29 @@ impl ApiTokens {
 
     pub async fn get(&self, actor: &Principal, id: i32) -> Result<Option<ApiToken>> {
         actor.require(Scope::ApiTokensManage)?;
-        let Some(row) = api_token::Entity::find_by_id(id)
+        let row = api_token::Entity::find_by_id(id)
             .one(self.db.conn())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let token = ApiToken::from(row);
-        if !actor.realms.covers(&token.realms) {
-            return Err(Error::forbidden("this token may not manage that API token"));
-        }
-        Ok(Some(token))
+            .await?;
+        // A token beyond the caller's reach is as absent as a missing one.
+        Ok(row
+            .map(ApiToken::from)
+            .filter(|token| actor.realms.covers(&token.realms)))
     }
 
     /// Revokes a token at once. Revoking a revoked token changes nothing.
     pub async fn revoke(&self, actor: &Principal, id: i32) -> Result<ApiToken> {
         actor.require(Scope::ApiTokensManage)?;
         let tx = self.db.write().await?;
+        // A token beyond the caller's reach is as absent as a missing one.
         let row = api_token::Entity::find_by_id(id)
             .one(&tx)
             .await?
-            .ok_or_else(|| Error::not_found(format!("API token {id} does not exist")))?;
-        if !actor
-            .realms
-            .covers(&RealmAccess::decode(row.realms.as_deref()))
-        {
-            return Err(Error::forbidden("this token may not manage that API token"));
-        }
+            .filter(|row| {
+                actor
+                    .realms
+                    .covers(&RealmAccess::decode(row.realms.as_deref()))
+            })
+            .ok_or_else(|| Error::not_found("no API token with that id"))?;
         if row.revoked_at.is_some() {
             return Ok(row.into());
         }
@@ -348,15 +358,13 @@ impl ApiTokens {
         let mut active: api_token::ActiveModel = row.into();
         active.revoked_at = Set(Some(to_micros(now)));
         let row = active.update(&tx).await?;
+        let known = Realms::load(&tx).await?;
+        let realms = RealmAccess::decode(row.realms.as_deref());
         audit::record(
             &tx,
             actor,
             now,
-            NewEvent {
-                event: "api_token.revoked",
-                realm: None,
-                resources: vec![Resource::new("api_token", &name, id)],
-            },
+            token_event("api_token.revoked", &name, id, &realms, &known),
         )
         .await?;
         tx.commit().await?;
@@ -365,6 +373,36 @@ impl ApiTokens {
         self.revocations.fetch_add(1, Ordering::AcqRel);
         cache.retain(|_, (_, cached)| cached.id != id);
         Ok(row.into())
+    }
+}
+
+/// The audit event of issuing or revoking a token: the token, then one
+/// `realm` resource per realm it is bound to (none when unbound: every
+/// realm). The event's realm column holds one name, so it is set only when
+/// the token is bound to exactly one realm.
+fn token_event<'a>(
+    event: &'a str,
+    name: &str,
+    id: i32,
+    realms: &'a RealmAccess,
+    known: &Realms,
+) -> NewEvent<'a> {
+    let bound = realms.names().into_iter().flatten();
+    let mut resources = vec![Resource::new("api_token", name, id)];
+    resources.extend(bound.clone().map(|realm| Resource {
+        kind: "realm".to_owned(),
+        name: realm.clone(),
+        id: known.by_name(realm).map(|r| r.id.to_string()),
+    }));
+    let mut bound = bound.map(String::as_str);
+    let realm = match (bound.next(), bound.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    };
+    NewEvent {
+        event,
+        realm,
+        resources,
     }
 }
 

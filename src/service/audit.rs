@@ -1,5 +1,6 @@
-//! The activity log: one event per mutation, token issue/revoke and failed
-//! authentication, written in the same transaction as the change it records.
+//! The activity log: one event per mutation and token issue/revoke, written in
+//! the same transaction as the change it records (failed sign-ins: see
+//! `sign_in_failures`).
 
 use chrono::{DateTime, Utc};
 use entity::audit_event;
@@ -7,8 +8,6 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde::Serialize;
 
 use super::{Principal, Result};
-use crate::clock::SharedClock;
-use crate::db::Db;
 use crate::time::to_micros;
 
 /// Something an event is about.
@@ -38,57 +37,42 @@ pub struct NewEvent<'a> {
     pub resources: Vec<Resource>,
 }
 
-#[derive(Clone)]
-pub struct Audit {
-    db: Db,
-    clock: SharedClock,
-}
-
-impl Audit {
-    pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock }
-    }
-
-    /// Records a failed authentication (outside any transaction).
-    pub async fn auth_failed(&self, reason: &str, ip_address: Option<String>) -> Result<()> {
-        let reason = Resource {
-            kind: "reason".to_owned(),
-            name: reason.to_owned(),
-            id: None,
-        };
-        let event = NewEvent {
-            event: "auth.failed",
-            realm: None,
-            resources: vec![reason],
-        };
-        insert(self.db.conn(), self.clock.now(), event, None, ip_address).await
-    }
-}
-
-/// Writes `event` by `actor` at `at` on `conn` (usually the change's transaction).
+/// Writes `event` by `actor` at `at` on `conn` (usually the change's
+/// transaction). `actor_id` is the acting token's id (null for the system).
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     actor: &Principal,
     at: DateTime<Utc>,
     event: NewEvent<'_>,
 ) -> Result<()> {
-    insert(conn, at, event, Some(&actor.name), actor.ip_address.clone()).await
+    let actor = Actor {
+        id: actor.token_id,
+        name: Some(&actor.name),
+        ip_address: actor.ip_address.clone(),
+    };
+    insert(conn, at, event, actor).await
+}
+
+/// Who an event is by, as stored.
+struct Actor<'a> {
+    id: Option<i32>,
+    name: Option<&'a str>,
+    ip_address: Option<String>,
 }
 
 async fn insert<C: ConnectionTrait>(
     conn: &C,
     at: DateTime<Utc>,
     event: NewEvent<'_>,
-    actor: Option<&str>,
-    ip_address: Option<String>,
+    actor: Actor<'_>,
 ) -> Result<()> {
     let row = audit_event::ActiveModel {
         occurred_at: Set(to_micros(at)),
         realm: Set(event.realm.map(str::to_owned)),
         event: Set(event.event.to_owned()),
-        actor_id: Set(None),
-        actor: Set(actor.map(str::to_owned)),
-        ip_address: Set(ip_address),
+        actor_id: Set(actor.id),
+        actor: Set(actor.name.map(str::to_owned)),
+        ip_address: Set(actor.ip_address),
         resources: Set(serde_json::to_string(&event.resources).unwrap_or_else(|_| "[]".to_owned())),
         ..Default::default()
     };

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+use super::directory::normalize_realm;
 use super::{Error, Result};
 
 /// What an API token may do. `Admin` implies every other scope.
@@ -216,15 +217,25 @@ impl Principal {
         }
     }
 
-    /// Fails with FORBIDDEN unless the caller may see `realm`.
+    /// Fails with FORBIDDEN unless the caller may name the realm `realm`
+    /// (as given, any case). Call it before resolving the name: a bound
+    /// token gets the same answer for a realm outside its bindings whether
+    /// or not that realm exists.
     pub fn require_realm(&self, realm: &str) -> Result<&Self> {
-        if self.realms.allows(realm) {
+        let realm = normalize_realm(realm);
+        if self.realms.allows(&realm) {
             Ok(self)
         } else {
             Err(Error::forbidden(format!(
                 "this token may not access realm '{realm}'"
             )))
         }
+    }
+
+    /// Whether an object of `realm` (a stored, lowercase name) is within the
+    /// caller's reach. One that is not must answer exactly like a missing one.
+    pub fn sees(&self, realm: &str) -> bool {
+        self.realms.allows(realm)
     }
 
     /// Fails with FORBIDDEN unless the caller is bound to no realm.

@@ -40,7 +40,8 @@ pub struct FilterContext<'a> {
 
 impl UserFilter {
     /// The SQL condition, validating names: an unknown realm or role is
-    /// BAD_USER_INPUT naming the field, a realm the caller may not see FORBIDDEN.
+    /// BAD_USER_INPUT naming the field; a realm outside a bound caller's
+    /// bindings is FORBIDDEN, checked first so it tells nothing of existence.
     pub fn condition(
         &self,
         target: &dyn FilterTarget,
@@ -57,8 +58,8 @@ impl UserFilter {
             let field = format!("{}.realm", cx.field);
             let mut ids = Vec::with_capacity(names.len());
             for name in names {
+                cx.actor.require_realm(name)?;
                 let realm = cx.realms.resolve(name, &field)?;
-                cx.actor.require_realm(&realm.name)?;
                 ids.push(realm.id);
             }
             all = all.add(target.realm_id(ids));

@@ -29,7 +29,6 @@ pub struct Services {
     pub directory: directory::Directory,
     pub history: history::History,
     pub api_tokens: api_tokens::ApiTokens,
-    pub audit: audit::Audit,
     pub sign_in_failures: sign_in_failures::SignInFailures,
 }
 
@@ -47,7 +46,6 @@ impl Services {
             ),
             history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
-            audit: audit::Audit::new(db.clone(), clock.clone()),
             sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
             db,
             clock,

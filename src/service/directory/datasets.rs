@@ -34,8 +34,8 @@ impl Directory {
         actor.require(Scope::UsersRead)?;
         let condition = match realm {
             Some(name) => {
+                actor.require_realm(name)?;
                 let realm = realms.resolve(name, "realm")?;
-                actor.require_realm(&realm.name)?;
                 Condition::all().add(dataset::Column::RealmId.eq(realm.id))
             }
             None => match realms.visible_ids(&actor.realms) {
@@ -86,8 +86,8 @@ impl Directory {
         };
         let realms = self.realms.get(self.db.conn()).await?;
         let dataset = to_dataset(&realms, row);
-        actor.require_realm(&dataset.realm.name)?;
-        Ok(Some(dataset))
+        // A dataset outside the caller's reach is as absent as a missing one.
+        Ok(actor.sees(&dataset.realm.name).then_some(dataset))
     }
 
     pub async fn create_dataset(
@@ -96,7 +96,7 @@ impl Directory {
         realm: &str,
         name: &str,
     ) -> Result<Dataset> {
-        actor.require(Scope::UsersWrite)?;
+        actor.require(Scope::UsersWrite)?.require_realm(realm)?;
         let name = name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(Error::bad_input(
@@ -108,7 +108,6 @@ impl Directory {
         let tx = self.db.write().await?;
         let realms = Realms::load(&tx).await?;
         let realm = realms.resolve(realm, "realm")?;
-        actor.require_realm(&realm.name)?;
         let taken = dataset::Entity::find()
             .filter(dataset::Column::RealmId.eq(realm.id))
             .filter(dataset::Column::Name.eq(&name))

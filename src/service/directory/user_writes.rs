@@ -12,9 +12,10 @@ use sea_orm::{
 };
 
 use super::state::{encode_datasets, encode_roles};
-use super::users::to_user;
+use super::users::{UsersTable, to_user};
 use super::{ChangeType, Directory, Realms, RoleKind, User, UserState, UserStatus};
 use crate::service::audit::{self, NewEvent, Resource};
+use crate::service::filter::realm_scope;
 use crate::service::history::{self, ChangeRecord};
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::{from_micros, to_micros};
@@ -80,9 +81,12 @@ impl Directory {
             .collect()
     }
 
+    /// The dataset to grant on; one outside the caller's realms is as
+    /// unknown as a missing one.
     async fn resolve_grant<C: ConnectionTrait>(
         &self,
         db: &C,
+        (actor, realms): (&Principal, &Realms),
         dataset_id: i32,
         role: Option<&str>,
         fields: (&str, &str),
@@ -95,6 +99,7 @@ impl Directory {
         let row = dataset::Entity::find_by_id(dataset_id)
             .one(db)
             .await?
+            .filter(|d| actor.sees(&realms.name(d.realm_id)))
             .ok_or_else(|| Error::bad_input(id_field, format!("unknown dataset {dataset_id}")))?;
         let revoke = role.is_none();
         Ok((
@@ -109,7 +114,9 @@ impl Directory {
     }
 
     pub async fn create_user(&self, actor: &Principal, input: NewUser) -> Result<User> {
-        actor.require(Scope::UsersWrite)?;
+        actor
+            .require(Scope::UsersWrite)?
+            .require_realm(&input.realm)?;
         let email = validate_email(&input.email, "input.email")?;
         let name = validate_name(&input.name, "input.name")?;
         let roles = self.app_roles(&input.roles, "input.roles")?;
@@ -118,12 +125,12 @@ impl Directory {
         let tx = self.db.write().await?;
         let realms = Realms::load(&tx).await?;
         let realm = realms.resolve(&input.realm, "input.realm")?.clone();
-        actor.require_realm(&realm.name)?;
         let mut datasets = BTreeMap::new();
         for (dataset_id, role) in &input.datasets {
             let (grant, _) = self
                 .resolve_grant(
                     &tx,
+                    (actor, &realms),
                     *dataset_id,
                     Some(role),
                     ("input.datasets", "input.datasets"),
@@ -199,6 +206,7 @@ impl Directory {
     }
 
     pub async fn update_user(&self, actor: &Principal, update: UserUpdate) -> Result<User> {
+        actor.require(Scope::UsersWrite)?;
         let email = update
             .email
             .as_deref()
@@ -247,6 +255,7 @@ impl Directory {
         user_id: i32,
         roles: &[String],
     ) -> Result<User> {
+        actor.require(Scope::UsersWrite)?;
         let roles = self.app_roles(roles, "roles")?;
         self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
             Box::pin(async move {
@@ -263,6 +272,7 @@ impl Directory {
         user_id: i32,
         roles: &[String],
     ) -> Result<User> {
+        actor.require(Scope::UsersWrite)?;
         let roles = self.app_roles(roles, "roles")?;
         self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
             Box::pin(async move {
@@ -279,6 +289,7 @@ impl Directory {
         user_id: i32,
         roles: &[String],
     ) -> Result<User> {
+        actor.require(Scope::UsersWrite)?;
         let roles = self.app_roles(roles, "roles")?;
         self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
             Box::pin(async move {
@@ -297,8 +308,18 @@ impl Directory {
         dataset_id: i32,
         role: Option<&str>,
     ) -> Result<User> {
+        // The scope first: a token that may not write learns nothing of
+        // which datasets exist.
+        actor.require(Scope::UsersWrite)?;
+        let realms = self.realms.get(self.db.conn()).await?;
         let (grant, revoke) = self
-            .resolve_grant(self.db.conn(), dataset_id, role, ("datasetId", "role"))
+            .resolve_grant(
+                self.db.conn(),
+                (actor, &realms),
+                dataset_id,
+                role,
+                ("datasetId", "role"),
+            )
             .await?;
         self.change_user(
             actor,
@@ -448,14 +469,16 @@ async fn lock_user(
     actor: &Principal,
     user_id: i32,
 ) -> Result<(user::Model, Realms, UserState)> {
+    let realms = Realms::load(tx).await?;
+    // A user outside the caller's realms is as absent as a missing one (and
+    // is not locked either).
     let row = user::Entity::find_by_id(user_id)
+        .filter(user::Column::DeletedAt.is_null())
+        .filter(realm_scope(&UsersTable, &realms, actor))
         .lock_exclusive()
         .one(tx)
         .await?
-        .filter(|u| u.deleted_at.is_none())
-        .ok_or_else(|| Error::not_found(format!("user {user_id} does not exist")))?;
-    let realms = Realms::load(tx).await?;
-    actor.require_realm(&realms.name(row.realm_id))?;
+        .ok_or_else(|| Error::not_found(format!("no user with id {user_id}")))?;
     let state = UserState::of(&row);
     Ok((row, realms, state))
 }

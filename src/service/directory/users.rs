@@ -181,17 +181,18 @@ impl Directory {
         actor.require(Scope::UsersRead)?;
         let db = self.db.conn();
         let realms = self.realms.get(db).await?;
-        let mut query = user::Entity::find().filter(user::Column::DeletedAt.is_null());
+        // Users outside the caller's realms are as absent as missing ones.
+        let mut query = user::Entity::find()
+            .filter(user::Column::DeletedAt.is_null())
+            .filter(realm_scope(&UsersTable, &realms, actor));
         match lookup {
             UserLookup::Id(id) => query = query.filter(user::Column::Id.eq(id)),
             UserLookup::Email { email, realm } => {
                 query = query.filter(user::Column::Email.eq(email.trim().to_lowercase()));
                 if let Some(name) = realm {
+                    actor.require_realm(&name)?;
                     let realm = realms.resolve(&name, "realm")?;
-                    actor.require_realm(&realm.name)?;
                     query = query.filter(user::Column::RealmId.eq(realm.id));
-                } else {
-                    query = query.filter(realm_scope(&UsersTable, &realms, actor));
                 }
             }
         }
@@ -202,11 +203,7 @@ impl Directory {
                 "users with this email exist in several realms; name the realm",
             ));
         }
-        let Some(row) = rows.into_iter().next() else {
-            return Ok(None);
-        };
-        actor.require_realm(&realms.name(row.realm_id))?;
-        Ok(Some(to_user(&realms, row)))
+        Ok(rows.into_iter().next().map(|row| to_user(&realms, row)))
     }
 
     /// Live users by id, among those the caller may see (for batch loading).
@@ -230,12 +227,12 @@ impl Directory {
     pub async fn user_any(&self, actor: &Principal, id: i32) -> Result<Option<User>> {
         actor.require(Scope::UsersRead)?;
         let db = self.db.conn();
-        let Some(row) = user::Entity::find_by_id(id).one(db).await? else {
-            return Ok(None);
-        };
         let realms = self.realms.get(db).await?;
-        actor.require_realm(&realms.name(row.realm_id))?;
-        Ok(Some(to_user(&realms, row)))
+        let row = user::Entity::find_by_id(id)
+            .filter(realm_scope(&UsersTable, &realms, actor))
+            .one(db)
+            .await?;
+        Ok(row.map(|row| to_user(&realms, row)))
     }
 }
 

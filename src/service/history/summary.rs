@@ -63,8 +63,8 @@ impl History {
         let realms = self.realms.get(db).await?;
         let (realm_name, realm_ids) = match realm {
             Some(name) => {
+                actor.require_realm(name)?;
                 let realm = realms.resolve(name, "realm")?;
-                actor.require_realm(&realm.name)?;
                 (Some(realm.name.clone()), Some(vec![realm.id]))
             }
             None => (None, realms.visible_ids(&actor.realms)),

@@ -1,0 +1,727 @@
+//! Nothing outside a token's realms can be told apart from nothing at all.
+//!
+//! Every query and mutation that takes an id or a realm name runs twice with
+//! a token bound to realm `alpha`: once pointing at realm `beta`'s things,
+//! once at things that do not exist. The two answers must be identical once
+//! the id or name itself is normalised away, and nothing may change. A token
+//! without the needed scope is refused before anything is looked up, so it
+//! too gets identical answers for existing and missing ids.
+
+#[macro_use]
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::*;
+use serde_json::{Value, json};
+
+backend_tests!(
+    another_realm_answers_like_nothing,
+    missing_scope_is_refused_before_any_lookup,
+    an_empty_realm_list_is_bad_input,
+);
+
+/// What the cases point at: another realm's things, or nothing.
+struct Targets {
+    realm: String,
+    realm_gid: String,
+    user: i64,
+    user_gid: String,
+    email: String,
+    dataset: i64,
+    dataset_gid: String,
+    change_gid: String,
+    /// A token bound to the other realm.
+    token_gid: String,
+    /// A token bound to no realm, beyond any bound manager's reach.
+    open_token_gid: String,
+}
+
+/// Realm alpha's own things, used next to the targets.
+struct Own {
+    user: i64,
+    user_gid: String,
+    email: String,
+    dataset: i64,
+}
+
+struct World {
+    own: Own,
+    other: Targets,
+    missing: Targets,
+}
+
+fn gid(kind: &str, id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
+}
+
+fn str_of(value: &Value) -> String {
+    value.as_str().expect("a string").to_owned()
+}
+
+async fn world(t: &TestServer) -> World {
+    t.create_realm("alpha").await;
+    let beta = t.create_realm("beta").await;
+    let alpha_ds = t.create_dataset("alpha", "A-data").await;
+    let beta_ds = t.create_dataset("beta", "B-data").await;
+    let a1 = t
+        .create_user_with(json!({
+            "realm": "alpha", "email": "a1@alpha.test", "name": "A One",
+            "roles": ["TEAM_USER"],
+            "datasets": [{ "datasetId": alpha_ds["datasetId"], "role": "ANALYST" }],
+        }))
+        .await;
+    let b1 = t
+        .create_user_with(json!({
+            "realm": "beta", "email": "b1@beta.test", "name": "B One",
+            "roles": ["TEAM_USER"],
+            "datasets": [{ "datasetId": beta_ds["datasetId"], "role": "ANALYST" }],
+        }))
+        .await;
+    let b1_id = b1["userId"].as_i64().unwrap();
+    // A second change, so beta has some history beyond creation.
+    t.admin_ok(
+        "mutation($id: Int!) { setUserStatus(userId: $id, status: DORMANT) { userId } }",
+        json!({ "id": b1_id }),
+    )
+    .await;
+    let change = t.changelog(b1_id).await;
+    let (beta_token, _) = t
+        .token_named("beta-reader", &["USERS_READ"], Some(&["beta"]), None)
+        .await;
+    let admin_token = t
+        .api_token_rows()
+        .await
+        .into_iter()
+        .find(|row| row.name == "admin")
+        .expect("the admin token")
+        .id;
+    World {
+        own: Own {
+            user: a1["userId"].as_i64().unwrap(),
+            user_gid: str_of(&a1["id"]),
+            email: "a1@alpha.test".to_owned(),
+            dataset: alpha_ds["datasetId"].as_i64().unwrap(),
+        },
+        other: Targets {
+            realm: "beta".to_owned(),
+            realm_gid: str_of(&beta["id"]),
+            user: b1_id,
+            user_gid: str_of(&b1["id"]),
+            email: "b1@beta.test".to_owned(),
+            dataset: beta_ds["datasetId"].as_i64().unwrap(),
+            dataset_gid: str_of(&beta_ds["id"]),
+            change_gid: str_of(&change[1]["id"]),
+            token_gid: gid("ApiToken", beta_token.into()),
+            open_token_gid: gid("ApiToken", admin_token.into()),
+        },
+        missing: nothing(),
+    }
+}
+
+/// Ids and names that name nothing.
+fn nothing() -> Targets {
+    Targets {
+        realm: "nosuch".to_owned(),
+        realm_gid: gid("Realm", 987_001),
+        user: 987_002,
+        user_gid: gid("User", 987_002),
+        email: "nobody@nowhere.test".to_owned(),
+        dataset: 987_003,
+        dataset_gid: gid("Dataset", 987_003),
+        change_gid: gid("UserChange", 987_004),
+        token_gid: gid("ApiToken", 987_005),
+        open_token_gid: gid("ApiToken", 987_006),
+    }
+}
+
+/// What the realm-bound ADMIN token must get (for the other realm's things
+/// and for nothing alike): checked so that a broken query cannot pass as
+/// two identical validation errors.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// No errors, `data.<field>` null.
+    Null,
+    /// No errors, `data.<field>` a connection with nothing in it.
+    Empty,
+    /// No errors at all.
+    Ok,
+    /// Every error has this code, and `data.<field>` is null.
+    Code(&'static str),
+    /// BAD_USER_INPUT naming this argument.
+    BadInput(&'static str),
+}
+
+struct Case {
+    /// The root field.
+    field: &'static str,
+    mutation: bool,
+    query: &'static str,
+    variables: Value,
+    /// The ids and names of the targets this case uses; only these are
+    /// normalised away before comparing.
+    uses: Vec<String>,
+    expect: Expect,
+}
+
+fn query(
+    field: &'static str,
+    query: &'static str,
+    variables: Value,
+    uses: Vec<String>,
+    expect: Expect,
+) -> Case {
+    Case {
+        field,
+        mutation: false,
+        query,
+        variables,
+        uses,
+        expect,
+    }
+}
+
+fn mutation(
+    field: &'static str,
+    query: &'static str,
+    variables: Value,
+    uses: Vec<String>,
+    expect: Expect,
+) -> Case {
+    Case {
+        mutation: true,
+        ..self::query(field, query, variables, uses, expect)
+    }
+}
+
+/// Every query and mutation with an id or realm name, pointed at `x`.
+fn cases(own: &Own, x: &Targets) -> Vec<Case> {
+    use Expect::*;
+    let r = || x.realm.clone();
+    let u = || x.user.to_string();
+    let ds = || x.dataset.to_string();
+    let e = || x.email.clone();
+    let node = "query($id: ID!) { node(id: $id) { id __typename } }";
+    let mut cases = vec![
+        query(
+            "node",
+            node,
+            json!({ "id": x.realm_gid }),
+            vec![x.realm_gid.clone()],
+            Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.user_gid }),
+            vec![x.user_gid.clone()],
+            Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.dataset_gid }),
+            vec![x.dataset_gid.clone()],
+            Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.change_gid }),
+            vec![x.change_gid.clone()],
+            Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.token_gid }),
+            vec![x.token_gid.clone()],
+            Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.open_token_gid }),
+            vec![x.open_token_gid.clone()],
+            Null,
+        ),
+        query(
+            "nodes",
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id __typename ... on User { userId email } } }",
+            json!({ "ids": [own.user_gid, x.user_gid, x.realm_gid, x.dataset_gid, x.change_gid, x.token_gid] }),
+            vec![
+                x.user_gid.clone(),
+                x.realm_gid.clone(),
+                x.dataset_gid.clone(),
+                x.change_gid.clone(),
+                x.token_gid.clone(),
+            ],
+            Ok,
+        ),
+        query(
+            "datasets",
+            "query($r: String) { datasets(realm: $r) { totalCount edges { node { datasetId } } } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "user",
+            "query($id: Int) { user(userId: $id) { userId email } }",
+            json!({ "id": x.user }),
+            vec![u()],
+            Null,
+        ),
+        query(
+            "user",
+            "query($e: String) { user(email: $e) { userId email } }",
+            json!({ "e": x.email }),
+            vec![e()],
+            Null,
+        ),
+        query(
+            "user",
+            "query($e: String, $r: String) { user(email: $e, realm: $r) { userId } }",
+            json!({ "e": x.email, "r": x.realm }),
+            vec![e(), r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "user",
+            "query($e: String, $r: String) { user(email: $e, realm: $r) { userId } }",
+            json!({ "e": own.email, "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "userSummary",
+            "query($r: String) { userSummary(realm: $r) { realm users { total } } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+    ];
+    // The filter is shared by three connections; each is tried with every
+    // way a filter names another realm's things.
+    let filters = [
+        (json!({ "realm": [x.realm] }), vec![r()], Code("FORBIDDEN")),
+        (
+            json!({ "realm": ["alpha", x.realm] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        (
+            json!({ "AND": [{ "status": ["ACTIVE"] }, { "OR": [{ "realm": ["alpha"] }, { "realm": [x.realm] }] }] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        (json!({ "userId": [x.user] }), vec![u()], Empty),
+        (json!({ "userEmail": [x.email] }), vec![e()], Empty),
+        (
+            json!({ "OR": [{ "userId": [x.user] }, { "userEmail": [x.email] }] }),
+            vec![u(), e()],
+            Empty,
+        ),
+    ];
+    for (filter, uses, expect) in filters {
+        for (field, text) in [
+            (
+                "users",
+                "query($f: UserFilter) { users(filter: $f) { totalCount edges { node { userId } } } }",
+            ),
+            (
+                "userSnapshots",
+                "query($f: UserFilter) { userSnapshots(filter: $f) { totalCount edges { node { userId } } } }",
+            ),
+            (
+                "userChangelog",
+                "query($f: UserFilter) { userChangelog(filter: $f) { totalCount edges { node { id userId } } } }",
+            ),
+        ] {
+            cases.push(query(
+                field,
+                text,
+                json!({ "f": filter }),
+                uses.clone(),
+                expect,
+            ));
+        }
+    }
+    let token = "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { id } } }";
+    let revoke = "mutation($id: ID!) { revokeApiToken(id: $id) { id revokedAt } }";
+    cases.extend([
+        mutation(
+            "createApiToken",
+            token,
+            json!({ "input": { "name": "t", "scopes": ["USERS_READ"], "realms": [x.realm] } }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "createApiToken",
+            token,
+            json!({ "input": { "name": "t", "scopes": ["USERS_READ"], "realms": ["alpha", x.realm] } }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation("revokeApiToken", revoke, json!({ "id": x.token_gid }), vec![x.token_gid.clone()], Code("NOT_FOUND")),
+        mutation(
+            "revokeApiToken",
+            revoke,
+            json!({ "id": x.open_token_gid }),
+            vec![x.open_token_gid.clone()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "createRealm",
+            "mutation($n: String!) { createRealm(name: $n) { name } }",
+            json!({ "n": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "updateRealm",
+            "mutation($n: String!) { updateRealm(name: $n, seatLimit: 5) { name } }",
+            json!({ "n": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "createDataset",
+            "mutation($r: String!) { createDataset(realm: $r, name: \"sneaky\") { datasetId } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "createUser",
+            "mutation($r: String!) { createUser(input: {realm: $r, email: \"x@x.test\", name: \"X\"}) { userId } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "createUser",
+            "mutation($ds: Int!) { createUser(input: {realm: \"alpha\", email: \"z@alpha.test\", name: \"Z\", datasets: [{datasetId: $ds, role: \"ANALYST\"}]}) { userId } }",
+            json!({ "ds": x.dataset }),
+            vec![ds()],
+            BadInput("input.datasets"),
+        ),
+        mutation(
+            "updateUser",
+            "mutation($id: Int!) { updateUser(input: {userId: $id, name: \"Renamed\"}) { userId } }",
+            json!({ "id": x.user }),
+            vec![u()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "setUserStatus",
+            "mutation($id: Int!) { setUserStatus(userId: $id, status: SUSPENDED) { userId } }",
+            json!({ "id": x.user }),
+            vec![u()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "setUserRoles",
+            "mutation($id: Int!) { setUserRoles(userId: $id, roles: [\"APP_ADMIN\"]) { userId } }",
+            json!({ "id": x.user }),
+            vec![u()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "addUserRoles",
+            "mutation($id: Int!) { addUserRoles(userId: $id, roles: [\"APP_ADMIN\"]) { userId } }",
+            json!({ "id": x.user }),
+            vec![u()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "removeUserRoles",
+            "mutation($id: Int!) { removeUserRoles(userId: $id, roles: [\"TEAM_USER\"]) { userId } }",
+            json!({ "id": x.user }),
+            vec![u()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "setDatasetRole",
+            "mutation($id: Int!, $ds: Int!) { setDatasetRole(userId: $id, datasetId: $ds, role: \"MANAGER\") { userId } }",
+            json!({ "id": x.user, "ds": own.dataset }),
+            vec![u()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "setDatasetRole",
+            "mutation($id: Int!, $ds: Int!) { setDatasetRole(userId: $id, datasetId: $ds, role: \"ANALYST\") { userId } }",
+            json!({ "id": own.user, "ds": x.dataset }),
+            vec![ds()],
+            BadInput("datasetId"),
+        ),
+        mutation(
+            "setDatasetRole",
+            "mutation($id: Int!, $ds: Int!) { setDatasetRole(userId: $id, datasetId: $ds, role: null) { userId } }",
+            json!({ "id": own.user, "ds": x.dataset }),
+            vec![ds()],
+            BadInput("datasetId"),
+        ),
+        mutation(
+            "setDatasetRole",
+            "mutation($id: Int!, $ds: Int!) { setDatasetRole(userId: $id, datasetId: $ds, role: null) { userId } }",
+            json!({ "id": x.user, "ds": x.dataset }),
+            vec![u(), ds()],
+            BadInput("datasetId"),
+        ),
+        mutation(
+            "deleteUser",
+            "mutation($id: Int!) { deleteUser(userId: $id) { userId } }",
+            json!({ "id": x.user }),
+            vec![u()],
+            Code("NOT_FOUND"),
+        ),
+    ]);
+    cases
+}
+
+/// `text` with every whole-word occurrence of `word` replaced by `with`.
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let wordy = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if wordy(before) || wordy(after) {
+            out.push_str(word);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The response with the case's ids and names replaced by one placeholder
+/// in error messages (the only place an answer may echo its input; one
+/// placeholder for all, as an id of one kind may equal one of another).
+fn normalised(response: &Value, uses: &[String]) -> Value {
+    let mut response = response.clone();
+    if let Some(errors) = response.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            if let Some(message) = error.get("message").and_then(Value::as_str) {
+                let mut message = message.to_owned();
+                for used in uses {
+                    message = replace_word(&message, used, "<id>");
+                }
+                error["message"] = Value::String(message);
+            }
+        }
+    }
+    response
+}
+
+#[track_caller]
+fn check_expectation(response: &Value, case: &Case) {
+    let what = format!("{} {}", case.query, case.variables);
+    let value = &response["data"][case.field];
+    match case.expect {
+        Expect::Null => {
+            data(response);
+            assert!(value.is_null(), "{what}: expected null, got {response}");
+        }
+        Expect::Empty => {
+            data(response);
+            assert_eq!(value["totalCount"], 0, "{what}: {response}");
+            assert!(nodes(value).is_empty(), "{what}: {response}");
+        }
+        Expect::Ok => {
+            data(response);
+        }
+        Expect::Code(expected) => {
+            assert_code(response, expected);
+            assert_no_data(response, case.field);
+        }
+        Expect::BadInput(field) => {
+            assert_bad_input(response, field);
+            assert_no_data(response, case.field);
+        }
+    }
+}
+
+/// Runs every case as `secret` against the other realm and against nothing,
+/// asserting identical answers; `expect` also checks each case's outcome.
+async fn compare(t: &TestServer, w: &World, secret: &str, only_mutations: bool, expect: bool) {
+    let other = cases(&w.own, &w.other);
+    let missing = cases(&w.own, &w.missing);
+    assert_eq!(other.len(), missing.len());
+    for (o, m) in other.iter().zip(&missing) {
+        if only_mutations && !o.mutation {
+            continue;
+        }
+        let o_response = t.gql(secret, o.query, o.variables.clone()).await;
+        let m_response = t.gql(secret, m.query, m.variables.clone()).await;
+        if expect {
+            check_expectation(&o_response, o);
+        }
+        assert_eq!(
+            normalised(&o_response, &o.uses),
+            normalised(&m_response, &m.uses),
+            "{}: another realm's {} and nothing at all ({}) answer differently",
+            o.query,
+            o.variables,
+            m.variables,
+        );
+    }
+}
+
+async fn another_realm_answers_like_nothing(t: TestServer) {
+    let w = world(&t).await;
+    // ADMIN: only the realm binding stands in the way.
+    let bound = t.token(&["ADMIN"], Some(&["alpha"])).await;
+    let reader = t.token(&["USERS_READ"], Some(&["alpha"])).await;
+    let before = t.snapshot().await;
+    compare(&t, &w, &bound, false, true).await;
+    // A reader bound to alpha gets identical answers too (refused or empty).
+    compare(&t, &w, &reader, false, false).await;
+    assert_unchanged(&before, &t.snapshot().await, "isolation matrix");
+
+    // Its own realm's things are there for it: the cases are no blind spot.
+    let own = t
+        .gql_ok(
+            &bound,
+            "query($id: Int) { user(userId: $id) { userId } }",
+            json!({ "id": w.own.user }),
+        )
+        .await;
+    assert_eq!(own["user"]["userId"], w.own.user);
+    let own = t
+        .gql_ok(
+            &bound,
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            json!({ "ids": [w.own.user_gid, w.other.user_gid] }),
+        )
+        .await;
+    assert_eq!(own["nodes"], json!([{ "id": w.own.user_gid }, null]));
+}
+
+async fn missing_scope_is_refused_before_any_lookup(t: TestServer) {
+    let w = world(&t).await;
+    // Unbound: it could see every target, so only the scope check, done
+    // first, keeps it from learning which ids exist.
+    let reader = t.token(&["USERS_READ"], None).await;
+    let bound_reader = t.token(&["USERS_READ"], Some(&["alpha"])).await;
+    let before = t.snapshot().await;
+    let other = cases(&w.own, &w.other);
+    let missing = cases(&w.own, &w.missing);
+    for (o, m) in other.iter().zip(&missing).filter(|(o, _)| o.mutation) {
+        let o_response = t.gql(&reader, o.query, o.variables.clone()).await;
+        let m_response = t.gql(&reader, m.query, m.variables.clone()).await;
+        assert_code(&o_response, "FORBIDDEN");
+        assert_no_data(&o_response, o.field);
+        assert_eq!(
+            normalised(&o_response, &o.uses),
+            normalised(&m_response, &m.uses),
+            "{}: a read-only token tells existing ({}) from missing ({})",
+            o.query,
+            o.variables,
+            m.variables,
+        );
+    }
+    // Bound and read-only, on the mutations.
+    compare(&t, &w, &bound_reader, true, false).await;
+    assert_unchanged(&before, &t.snapshot().await, "refused writes");
+}
+
+/// Fields that take neither an id nor a realm name.
+const WITHOUT_IDS: [&str; 4] = ["viewer", "apiTokens", "realms", "roles"];
+
+/// The root fields of `type <name>` in schema.graphql.
+fn root_fields(schema: &str, name: &str) -> Vec<String> {
+    let start = format!("type {name} {{");
+    let body = schema
+        .split_once(&start)
+        .and_then(|(_, rest)| rest.split_once("\n}"))
+        .map(|(body, _)| body)
+        .unwrap_or_else(|| panic!("no {start} in schema.graphql"));
+    let mut fields = Vec::new();
+    let mut in_doc = false;
+    for line in body.lines().map(str::trim) {
+        if line.starts_with("\"\"\"") {
+            // A one-line docstring opens and closes on the same line.
+            if !(line.len() > 3 && line.ends_with("\"\"\"")) {
+                in_doc = !in_doc;
+            }
+            continue;
+        }
+        if in_doc || line.is_empty() {
+            continue;
+        }
+        let name: String = line
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        fields.push(name);
+    }
+    fields
+}
+
+/// A new query or mutation with an id or realm name needs a case above.
+#[test]
+fn every_field_with_an_id_or_realm_is_covered() {
+    let own = Own {
+        user: 1,
+        user_gid: gid("User", 1),
+        email: "a1@alpha.test".to_owned(),
+        dataset: 1,
+    };
+    let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("read schema.graphql");
+    let covered: std::collections::BTreeSet<(bool, &str)> = cases(&own, &nothing())
+        .iter()
+        .map(|c| (c.mutation, c.field))
+        .collect();
+    for (mutation, type_name) in [(false, "Query"), (true, "Mutation")] {
+        for field in root_fields(&schema, type_name) {
+            if WITHOUT_IDS.contains(&field.as_str()) {
+                continue;
+            }
+            assert!(
+                covered.contains(&(mutation, field.as_str())),
+                "{type_name}.{field} takes ids or realm names but has no isolation case"
+            );
+        }
+    }
+}
+
+async fn an_empty_realm_list_is_bad_input(t: TestServer) {
+    t.create_realm("alpha").await;
+    let bound_manager = t
+        .token(&["API_TOKENS_MANAGE", "USERS_READ"], Some(&["alpha"]))
+        .await;
+    let before = t.snapshot().await;
+    let create = "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { realms } } }";
+    for secret in [t.admin_secret().to_owned(), bound_manager.clone()] {
+        let response = t
+            .gql(
+                &secret,
+                create,
+                json!({ "input": { "name": "nowhere", "scopes": ["USERS_READ"], "realms": [] } }),
+            )
+            .await;
+        assert_bad_input(&response, "input.realms");
+        assert_no_data(&response, "createApiToken");
+    }
+    assert_unchanged(&before, &t.snapshot().await, "createApiToken(realms: [])");
+    // Omitting realms still inherits the creator's binding.
+    let created = t
+        .gql_ok(
+            &bound_manager,
+            create,
+            json!({ "input": { "name": "child", "scopes": ["USERS_READ"] } }),
+        )
+        .await;
+    assert_eq!(
+        strings(&created["createApiToken"]["token"]["realms"]),
+        sorted(&["alpha"])
+    );
+}
