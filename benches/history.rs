@@ -35,7 +35,7 @@ fn first(n: i32, after: Option<String>) -> PageArgs {
 }
 
 async fn setup(url: &str) -> Services {
-    let db = Db::connect(url)
+    let db = Db::connect(url, Default::default())
         .await
         .expect("connect to HEADCOUNT_BENCH_URL");
     db.migrate().await.expect("migrate");

@@ -1,12 +1,16 @@
 //! Database connection: one pool, the right settings per backend, migrations,
 //! and write transactions that serialize on every backend.
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int, c_uint, c_void};
 use std::ptr::NonNull;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::sqlx::mysql::{MySqlConnection, MySqlDatabaseError};
+use sea_orm::sqlx::sqlite::{LockedSqliteHandle, SqliteJournalMode};
+use sea_orm::sqlx::{self, AssertSqlSafe, Executor};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -33,6 +37,125 @@ fn stable_plans(db: NonNull<libsqlite3_sys::sqlite3>) {
     }
 }
 
+/// When the statement running on one SQLite connection began: microseconds
+/// since `epoch`, 0 while none runs.
+struct StatementClock {
+    epoch: Instant,
+    started: AtomicU64,
+}
+
+impl StatementClock {
+    fn now(&self) -> u64 {
+        (self.epoch.elapsed().as_micros() as u64).max(1)
+    }
+
+    /// False once the running statement is older than `limit`.
+    fn within(&self, limit: Duration) -> bool {
+        let started = self.started.load(Ordering::Relaxed);
+        started == 0 || Duration::from_micros(self.now().saturating_sub(started)) < limit
+    }
+}
+
+/// SQLite's trace hook: a statement starts (`SQLITE_TRACE_STMT`), ends
+/// (`SQLITE_TRACE_PROFILE`), or the connection closes (`SQLITE_TRACE_CLOSE`),
+/// which releases the clock the hook was given.
+unsafe extern "C" fn on_trace(
+    event: c_uint,
+    ctx: *mut c_void,
+    _p: *mut c_void,
+    x: *mut c_void,
+) -> c_int {
+    let clock = ctx as *const StatementClock;
+    // SAFETY: `ctx` is the `Arc<StatementClock>` leaked in `limit_statements`,
+    // alive until the CLOSE event below takes it back; SQLite calls the hook
+    // from within calls on this connection (sqlx makes one at a time), and
+    // never again once the connection closes.
+    unsafe {
+        match event {
+            libsqlite3_sys::SQLITE_TRACE_STMT => {
+                // X is the statement's text; a trigger's (run inside a
+                // statement) starts with "--".
+                let sql = x as *const c_char;
+                let trigger =
+                    !sql.is_null() && *sql == b'-' as c_char && *sql.add(1) == b'-' as c_char;
+                if !trigger {
+                    (*clock).started.store((*clock).now(), Ordering::Relaxed);
+                }
+            }
+            libsqlite3_sys::SQLITE_TRACE_PROFILE => (*clock).started.store(0, Ordering::Relaxed),
+            libsqlite3_sys::SQLITE_TRACE_CLOSE => drop(Arc::from_raw(clock)),
+            _ => {}
+        }
+    }
+    0
+}
+
+/// VM instructions between two looks at the clock: a few hundred microseconds.
+const PROGRESS_OPS: i32 = 10_000;
+
+/// Stops any statement of one SQLite connection once it has run for `limit`,
+/// as `statement_timeout` does on PostgreSQL.
+///
+/// SQLite has no such setting, and nothing else stops a statement: sqlx steps
+/// it to the end on its worker thread even after the request that started it
+/// was dropped, and the connection stays busy until then. Here a trace hook
+/// notes when each statement starts and ends, and a progress handler (called
+/// every [`PROGRESS_OPS`] VM instructions) interrupts one that is older than
+/// `limit`; it fails with SQLITE_INTERRUPT and the connection is free again.
+fn limit_statements(handle: &mut LockedSqliteHandle<'_>, limit: Duration) {
+    let clock = Arc::new(StatementClock {
+        epoch: Instant::now(),
+        started: AtomicU64::new(0),
+    });
+    let events = libsqlite3_sys::SQLITE_TRACE_STMT
+        | libsqlite3_sys::SQLITE_TRACE_PROFILE
+        | libsqlite3_sys::SQLITE_TRACE_CLOSE;
+    let ctx = Arc::into_raw(clock.clone()) as *mut c_void;
+    // SAFETY: the handle is locked for us; `on_trace` owns `ctx` from here on.
+    unsafe {
+        libsqlite3_sys::sqlite3_trace_v2(
+            handle.as_raw_handle().as_ptr(),
+            events,
+            Some(on_trace),
+            ctx,
+        );
+    }
+    // sqlx owns the handler and drops it before the connection closes.
+    handle.set_progress_handler(PROGRESS_OPS, move || clock.within(limit));
+}
+
+/// MariaDB's per-session statement limit, in seconds; MySQL has none by that
+/// name, only `max_execution_time` (milliseconds, read-only statements).
+async fn limit_mysql_statements(
+    conn: &mut MySqlConnection,
+    limit: Duration,
+) -> Result<(), sqlx::Error> {
+    let mariadb = format!("SET SESSION max_statement_time = {}", limit.as_secs_f64());
+    match conn.execute(AssertSqlSafe(mariadb)).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(err))
+            if err
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .is_some_and(|e| e.number() == ER_UNKNOWN_SYSTEM_VARIABLE) =>
+        {
+            let mysql = format!("SET SESSION max_execution_time = {}", limit.as_millis());
+            conn.execute(AssertSqlSafe(mysql)).await.map(drop)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+
+/// How the pool's connections are set up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DbOptions {
+    /// The longest one statement may run, on every backend; None for no
+    /// limit (migrations, seeding). The server sets its request timeout, so a
+    /// request that timed out leaves no statement running for long.
+    pub statement_timeout: Option<Duration>,
+}
+
 /// A connection pool to one of the three supported backends.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -41,7 +164,8 @@ pub struct Db {
 
 impl Db {
     /// Connects (creating an SQLite file when the URL says `mode=rwc`).
-    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+    pub async fn connect(url: &str, db_options: DbOptions) -> Result<Self, DbErr> {
+        let limit = db_options.statement_timeout.filter(|t| !t.is_zero());
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
@@ -64,14 +188,35 @@ impl Db {
             // planned anew. Every statement here is an index range scan or a
             // rollup read whatever its values, so one generic plan per
             // statement serves them all (checked with EXPLAIN).
-            .map_sqlx_postgres_opts(|opts| {
-                opts.options([("plan_cache_mode", "force_generic_plan")])
+            //
+            // With a statement timeout, JIT compilation is off: it runs
+            // before the statement and cannot be interrupted (a large filter
+            // compiled for over a second, past the timeout), and the
+            // statements here are index scans it does not speed up.
+            .map_sqlx_postgres_opts(move |opts| {
+                let opts = opts.options([("plan_cache_mode", "force_generic_plan")]);
+                match limit {
+                    Some(limit) => opts.options([
+                        ("statement_timeout", limit.as_millis().to_string()),
+                        ("jit", "off".to_owned()),
+                    ]),
+                    None => opts,
+                }
             })
-            .map_sqlx_sqlite_pool_opts(|pool| {
-                pool.after_connect(|conn, _| {
+            .map_sqlx_mysql_pool_opts(move |pool| match limit {
+                Some(limit) => pool.after_connect(move |conn, _| {
+                    Box::pin(async move { limit_mysql_statements(conn, limit).await })
+                }),
+                None => pool,
+            })
+            .map_sqlx_sqlite_pool_opts(move |pool| {
+                pool.after_connect(move |conn, _| {
                     Box::pin(async move {
                         let mut handle = conn.lock_handle().await?;
                         stable_plans(handle.as_raw_handle());
+                        if let Some(limit) = limit {
+                            limit_statements(&mut handle, limit);
+                        }
                         Ok(())
                     })
                 })

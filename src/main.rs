@@ -2,12 +2,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use headcount::clock::{SharedClock, SystemClock};
 use headcount::config::{Cli, Command, LogFormat, ServeArgs, TokenCommand, TokenCreateArgs};
-use headcount::db::Db;
+use headcount::db::{Db, DbOptions};
 use headcount::graphql::{parse_datetime, schema_sdl};
 use headcount::http::{self, ServerConfig};
 use headcount::service::api_tokens::NewApiToken;
@@ -89,9 +90,10 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Connects and applies migrations.
+/// Connects and applies migrations (with no limit on how long a statement
+/// may run: a migration may take long on a large database).
 async fn connect(url: &str) -> Result<Db> {
-    let db = Db::connect(url)
+    let db = Db::connect(url, DbOptions::default())
         .await
         .with_context(|| format!("cannot connect to the database at {url}"))?;
     db.migrate().await.context("migrations failed")?;
@@ -141,6 +143,15 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
             tracing::info!("{}", headcount::seed::demo(&db).await?);
         }
     }
+    // Served statements stop at the request timeout: a pool of its own,
+    // the one above (migrations, demo data) had no limit.
+    db.conn().close_by_ref().await?;
+    let options = DbOptions {
+        statement_timeout: Some(Duration::from_secs(args.limits.request_timeout_secs)),
+    };
+    let db = Db::connect(database_url, options)
+        .await
+        .with_context(|| format!("cannot connect to the database at {database_url}"))?;
     let services = services(db).await?;
     if services.api_tokens.count().await? == 0 {
         bootstrap_token(&services, &args.data_dir, &args.listen.to_string()).await?;

@@ -1,10 +1,12 @@
 //! Relay connections: one shape for every list that can grow. `totalCount`
-//! runs its count query only when selected.
+//! runs its count query only when selected, once per connection.
 
 use std::sync::Arc;
 
 use async_graphql::SimpleObject;
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use futures::future::BoxFuture;
+use tokio::sync::OnceCell;
 
 use super::error::ApiResult;
 use crate::service::page::{DEFAULT_PAGE_SIZE, Page, PageArgs};
@@ -28,11 +30,14 @@ impl PageInfo {
     }
 }
 
-/// A deferred count: runs only if `totalCount` is selected.
-#[derive(Clone)]
-pub struct TotalCount(
-    Arc<dyn Fn() -> BoxFuture<'static, crate::service::Result<i64>> + Send + Sync>,
-);
+type Count = Arc<dyn Fn() -> BoxFuture<'static, crate::service::Result<i64>> + Send + Sync>;
+
+/// A deferred count: runs only if `totalCount` is selected, and once however
+/// many times (aliases) it is.
+pub struct TotalCount {
+    count: Count,
+    value: OnceCell<i64>,
+}
 
 impl TotalCount {
     pub fn new<F, Fut>(count: F) -> Self
@@ -40,20 +45,52 @@ impl TotalCount {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = crate::service::Result<i64>> + Send + 'static,
     {
-        Self(Arc::new(move || Box::pin(count())))
+        Self {
+            count: Arc::new(move || Box::pin(count())),
+            value: OnceCell::new(),
+        }
     }
 
     pub async fn get(&self) -> ApiResult<i32> {
-        let n = (self.0)().await?;
+        let n = *self.value.get_or_try_init(|| (self.count)()).await?;
         Ok(i32::try_from(n).unwrap_or(i32::MAX))
     }
 }
 
-/// Query complexity of a connection field: the page size times the cost of
-/// one node (DESIGN.md, "Limits").
-pub fn cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+/// What `totalCount` costs: a COUNT reads every matching row, where a page
+/// reads at most `first`. Under the default limit (50,000) a request holds a
+/// few dozen counts, not hundreds.
+pub const TOTAL_COUNT_COST: usize = 1000;
+
+/// Query complexity of a connection field `field`: the page size times the
+/// cost of one node (DESIGN.md, "Limits"), plus [`TOTAL_COUNT_COST`] once
+/// when `totalCount` may be selected (not per node: it runs once).
+///
+/// async-graphql gives a complexity function only the sum of its children's
+/// costs, in which a count would be multiplied by the page size; whether the
+/// count is selected is read from the field itself, which the derive's closure
+/// names `__field` (not a documented name: a rename breaks the build, not the
+/// limit). A named fragment cannot be looked into from there, so spreading one
+/// on a connection costs a count too.
+pub fn cost(first: Option<i32>, last: Option<i32>, child: usize, field: &Field) -> usize {
     let size = first.or(last).unwrap_or(DEFAULT_PAGE_SIZE).max(1) as usize;
-    size.saturating_mul(child).saturating_add(1)
+    let count = if may_count(&field.selection_set.node) {
+        TOTAL_COUNT_COST
+    } else {
+        0
+    };
+    size.saturating_mul(child)
+        .saturating_add(count)
+        .saturating_add(1)
+}
+
+/// Whether `totalCount` is among `selections`, or may be (in a named fragment).
+fn may_count(selections: &SelectionSet) -> bool {
+    selections.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => field.node.name.node == "totalCount",
+        Selection::FragmentSpread(_) => true,
+        Selection::InlineFragment(fragment) => may_count(&fragment.node.selection_set.node),
+    })
 }
 
 pub fn page_args(
@@ -112,6 +149,8 @@ macro_rules! connection {
                 $crate::graphql::connection::PageInfo::of(&self.page)
             }
 
+            // Charged by the connection's field (`cost`), not per node.
+            #[graphql(complexity = 0)]
             async fn total_count(&self) -> $crate::graphql::error::ApiResult<i32> {
                 self.total.get().await
             }

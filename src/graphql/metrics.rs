@@ -147,7 +147,7 @@ impl MetricsQuery {
     }
 
     /// Every user that existed at `date` (default: now), as they stood then.
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(complexity = "cost(first, last, child_complexity, __field)")]
     #[allow(clippy::too_many_arguments)]
     async fn user_snapshots(
         &self,
@@ -175,7 +175,7 @@ impl MetricsQuery {
         }))
     }
 
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(complexity = "cost(first, last, child_complexity, __field)")]
     #[allow(clippy::too_many_arguments)]
     async fn user_changelog(
         &self,

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Interface, Object};
 
 use super::access::ApiToken;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::history::UserChange;
 use super::ids::GlobalId;
 use super::realms::{Dataset, Realm};
@@ -51,6 +51,14 @@ async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node
     })
 }
 
+/// Most ids one `nodes` call may ask for.
+const MAX_NODE_IDS: usize = 100;
+
+/// Query complexity of `nodes`: one node's cost per id asked for.
+fn nodes_cost(ids: usize, child: usize) -> usize {
+    ids.max(1).saturating_mul(child).saturating_add(1)
+}
+
 #[derive(Default)]
 pub struct NodeQuery;
 
@@ -60,7 +68,14 @@ impl NodeQuery {
         load(ctx, &id, "id").await
     }
 
+    #[graphql(complexity = "nodes_cost(ids.len(), child_complexity)")]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODE_IDS {
+            return Err(ApiError::bad_input(
+                "ids",
+                format!("ids holds {} ids; at most {MAX_NODE_IDS}", ids.len()),
+            ));
+        }
         let mut nodes = Vec::with_capacity(ids.len());
         for id in &ids {
             nodes.push(load(ctx, id, "ids").await?);

@@ -93,7 +93,7 @@ impl RealmQuery {
             .collect()
     }
 
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(complexity = "cost(first, last, child_complexity, __field)")]
     async fn datasets(
         &self,
         ctx: &Context<'_>,

@@ -93,7 +93,7 @@ impl User {
     }
 
     /// This user's changes, oldest first.
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(complexity = "cost(first, last, child_complexity, __field)")]
     async fn changelog(
         &self,
         ctx: &Context<'_>,
@@ -223,7 +223,7 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(complexity = "cost(first, last, child_complexity, __field)")]
     #[allow(clippy::too_many_arguments)]
     async fn users(
         &self,

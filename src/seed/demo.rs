@@ -598,9 +598,12 @@ mod tests {
             }
         };
         cleanup();
-        let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
+        let db = Db::connect(
+            &format!("sqlite://{}?mode=rwc", path.display()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
         db.migrate().await.unwrap();
 
         let summary = demo(&db).await.unwrap();

@@ -964,9 +964,12 @@ mod tests {
                 std::process::id()
             ));
             remove_files(&path);
-            let db = Db::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-                .await
-                .unwrap();
+            let db = Db::connect(
+                &format!("sqlite://{}?mode=rwc", path.display()),
+                Default::default(),
+            )
+            .await
+            .unwrap();
             db.migrate().await.unwrap();
             Self { db: Some(db), path }
         }
@@ -1329,7 +1332,7 @@ mod tests {
             let Ok(admin_url) = std::env::var(var) else {
                 continue;
             };
-            let admin = Db::connect(&admin_url).await.unwrap();
+            let admin = Db::connect(&admin_url, Default::default()).await.unwrap();
             let name = format!("hc_generate_{}", std::process::id());
             let drop_sql = match admin.backend() {
                 DbBackend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
@@ -1344,7 +1347,9 @@ mod tests {
                 .unwrap()
                 .rsplit_once('/')
                 .unwrap();
-            let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
+            let db = Db::connect(&format!("{base}/{name}"), Default::default())
+                .await
+                .unwrap();
             db.migrate().await.unwrap();
             services_carry_on(&db).await;
             db.conn().clone().close().await.unwrap();

@@ -16,7 +16,7 @@ use std::marker::PhantomData;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::BoxFuture;
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{ColumnType, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, TryGetableMany, Value,
@@ -64,6 +64,27 @@ pub enum KeyPart {
     Text(String),
 }
 
+impl KeyPart {
+    /// Whether this part can be a value of `column`.
+    fn fits<C: ColumnTrait>(&self, column: &C) -> bool {
+        let def = column.def();
+        let column_type = def.get_column_type();
+        match self {
+            KeyPart::Int(_) => matches!(
+                column_type,
+                ColumnType::TinyInteger
+                    | ColumnType::SmallInteger
+                    | ColumnType::Integer
+                    | ColumnType::BigInteger
+            ),
+            KeyPart::Text(_) => matches!(
+                column_type,
+                ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_)
+            ),
+        }
+    }
+}
+
 impl From<KeyPart> for Value {
     fn from(part: KeyPart) -> Self {
         match part {
@@ -89,11 +110,23 @@ fn encode_cursor(name: &str, key: Vec<KeyPart>) -> String {
     URL_SAFE_NO_PAD.encode(json)
 }
 
-fn decode_cursor(name: &str, arity: usize, cursor: &str, field: &str) -> Result<Vec<KeyPart>> {
+fn decode_cursor<C: ColumnTrait>(
+    name: &str,
+    columns: &[C],
+    cursor: &str,
+    field: &str,
+) -> Result<Vec<KeyPart>> {
     let malformed = || Error::bad_input(field, format!("malformed cursor '{cursor}'"));
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| malformed())?;
     let CursorData(kind, key) = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
-    if kind != name || key.len() != arity {
+    // A part of the wrong type would reach the database as a bound value of
+    // that type: PostgreSQL fails on it, MySQL reads a string as 0.
+    let fits = key.len() == columns.len()
+        && key
+            .iter()
+            .zip(columns)
+            .all(|(part, column)| part.fits(column));
+    if kind != name || !fits {
         return Err(Error::bad_input(
             field,
             format!("cursor '{cursor}' does not belong to this list or ordering"),
@@ -121,18 +154,18 @@ fn check_size(value: Option<i32>, field: &str) -> Result<Option<u64>> {
     }
 }
 
-fn plan(name: &str, arity: usize, args: &PageArgs) -> Result<Plan> {
+fn plan<C: ColumnTrait>(name: &str, columns: &[C], args: &PageArgs) -> Result<Plan> {
     let first = check_size(args.first, "first")?;
     let last = check_size(args.last, "last")?;
     let after = args
         .after
         .as_deref()
-        .map(|c| decode_cursor(name, arity, c, "after"))
+        .map(|c| decode_cursor(name, columns, c, "after"))
         .transpose()?;
     let before = args
         .before
         .as_deref()
-        .map(|c| decode_cursor(name, arity, c, "before"))
+        .map(|c| decode_cursor(name, columns, c, "before"))
         .transpose()?;
     let (backward, limit) = match (first, last) {
         (Some(_), Some(_)) => {
@@ -322,8 +355,7 @@ where
     C: ConnectionTrait + Sync,
     F: Rows<E>,
 {
-    let arity = keyset.columns.len();
-    let plan = plan(keyset.name, arity, args)?;
+    let plan = plan(keyset.name, &keyset.columns, args)?;
     let asc = matches!(keyset.order, Order::Asc);
     let cols = &keyset.columns;
 
@@ -429,16 +461,42 @@ where
 mod tests {
     use super::*;
 
+    use entity::user::Column;
+
     #[test]
     fn cursors_round_trip_and_reject_other_lists() {
         let cursor = encode_cursor("users:id", vec![KeyPart::Int(7)]);
         assert_eq!(
-            decode_cursor("users:id", 1, &cursor, "after").unwrap(),
+            decode_cursor("users:id", &[Column::Id], &cursor, "after").unwrap(),
             vec![KeyPart::Int(7)]
         );
-        assert!(decode_cursor("users:email", 2, &cursor, "after").is_err());
-        let err = decode_cursor("users:id", 1, "not a cursor!", "before").unwrap_err();
+        assert!(
+            decode_cursor(
+                "users:email",
+                &[Column::Email, Column::Id],
+                &cursor,
+                "after"
+            )
+            .is_err()
+        );
+        let err = decode_cursor("users:id", &[Column::Id], "not a cursor!", "before").unwrap_err();
         assert!(matches!(err, Error::BadInput { field, .. } if field == "before"));
+    }
+
+    #[test]
+    fn cursor_parts_must_have_their_columns_types() {
+        let columns = [Column::Email, Column::Id];
+        let good = encode_cursor(
+            "users:email",
+            vec![KeyPart::Text("a@b".into()), KeyPart::Int(1)],
+        );
+        assert!(decode_cursor("users:email", &columns, &good, "after").is_ok());
+        let swapped = encode_cursor(
+            "users:email",
+            vec![KeyPart::Int(1), KeyPart::Text("1".into())],
+        );
+        let err = decode_cursor("users:email", &columns, &swapped, "after").unwrap_err();
+        assert!(matches!(err, Error::BadInput { field, .. } if field == "after"));
     }
 
     #[test]
@@ -448,10 +506,11 @@ mod tests {
             last,
             ..Default::default()
         };
-        assert!(plan("x", 1, &args(Some(-1), None)).is_err());
-        assert!(plan("x", 1, &args(Some(1001), None)).is_err());
-        assert!(plan("x", 1, &args(Some(1), Some(1))).is_err());
-        assert_eq!(plan("x", 1, &args(None, None)).unwrap().limit, 50);
-        assert!(plan("x", 1, &args(None, Some(1000))).unwrap().backward);
+        let id = [Column::Id];
+        assert!(plan("x", &id, &args(Some(-1), None)).is_err());
+        assert!(plan("x", &id, &args(Some(1001), None)).is_err());
+        assert!(plan("x", &id, &args(Some(1), Some(1))).is_err());
+        assert_eq!(plan("x", &id, &args(None, None)).unwrap().limit, 50);
+        assert!(plan("x", &id, &args(None, Some(1000))).unwrap().backward);
     }
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use entity::{api_token, audit_event, dataset, realm, user, user_change};
 use headcount::clock::ManualClock;
-use headcount::db::Db;
+use headcount::db::{Db, DbOptions};
 use headcount::http::{ServerConfig, app, serve};
 use headcount::service::api_tokens::NewApiToken;
 use headcount::service::{Principal, Scope, Services};
@@ -251,7 +251,11 @@ async fn start(
     db_url: &str,
     config: ServerConfig,
 ) -> Result<(TestServer, Running), String> {
-    let db = Db::connect(db_url)
+    // As `serve` does: statements stop at the request timeout.
+    let options = DbOptions {
+        statement_timeout: Some(Duration::from_secs(config.limits.request_timeout_secs)),
+    };
+    let db = Db::connect(db_url, options)
         .await
         .map_err(|e| format!("connect to {db_url}: {e}"))?;
     db.migrate()
