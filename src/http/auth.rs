@@ -73,27 +73,29 @@ async fn authenticate(
         Ok(principal) => principal,
         Err(Error::Unauthenticated(reason)) => {
             state.services.sign_in_failures.record(&reason, ip);
-            let standing = match address.map(|a| state.rate_limits.check(Key::Address(a))) {
-                Some(Err((limited, standing))) => return Err(rejection(limited, standing)),
-                Some(Ok(standing)) => standing,
+            let standing = match address {
+                Some(ip) => state
+                    .rate_limits
+                    .check(Key::Address(ip))
+                    .map_err(|(limited, standing)| rejection(limited, standing))?,
                 None => None,
             };
             return Err(rejection(Error::Unauthenticated(reason), standing));
         }
         Err(err) => return Err(rejection(err, None)),
     };
-    let key = principal.token_id.map(Key::Token);
-    match key.map(|key| state.rate_limits.check(key)) {
-        Some(Err((limited, standing))) => Err(rejection(limited, standing)),
-        Some(Ok(standing)) => Ok(Authenticated {
-            principal,
-            standing,
-        }),
-        None => Ok(Authenticated {
-            principal,
-            standing: None,
-        }),
-    }
+    // The system principal (no token id) is never rate limited.
+    let standing = match principal.token_id {
+        Some(id) => state
+            .rate_limits
+            .check(Key::Token(id))
+            .map_err(|(limited, standing)| rejection(limited, standing))?,
+        None => None,
+    };
+    Ok(Authenticated {
+        principal,
+        standing,
+    })
 }
 
 fn rejection(err: Error, standing: Option<Standing>) -> Rejection {

@@ -35,14 +35,11 @@ pub async fn post(
         Err(rejected) => return failed(media, rejected.failure, rejected.standing),
     };
     if !media::is_json_body(&headers) {
-        let failure = Failure {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ..Error::bad_input(
-                "Content-Type",
-                "send the request as Content-Type: application/json (UTF-8)",
-            )
-            .into()
-        };
+        let failure = transport(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type",
+            "send the request as Content-Type: application/json (UTF-8)",
+        );
         return failed(media, failure, caller.standing);
     }
     match serde_json::from_slice::<async_graphql::Request>(&body) {
@@ -138,10 +135,11 @@ async fn execute(
 ) -> Response {
     let attached = state.documents.attach(&mut request);
     if via_get && is_mutation(&mut request) {
-        let failure = Failure {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            ..Error::bad_input("query", "mutations are sent with POST").into()
-        };
+        let failure = transport(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "query",
+            "mutations are sent with POST",
+        );
         let mut response = failed(media, failure, caller.standing);
         response
             .headers_mut()
@@ -236,13 +234,19 @@ fn failed(media: GraphqlMedia, failure: Failure, standing: Option<Standing>) -> 
 }
 
 fn not_acceptable() -> Response {
-    let failure = Failure {
-        status: StatusCode::NOT_ACCEPTABLE,
-        ..Error::bad_input(
-            "Accept",
-            "this endpoint answers application/graphql-response+json or application/json",
-        )
-        .into()
-    };
+    let failure = transport(
+        StatusCode::NOT_ACCEPTABLE,
+        "Accept",
+        "this endpoint answers application/graphql-response+json or application/json",
+    );
     super::error::Problem(failure).into_response()
+}
+
+/// BAD_USER_INPUT about the HTTP request itself, with the status HTTP has
+/// for it (405, 406, 415) rather than 400.
+fn transport(status: StatusCode, field: &str, message: &str) -> Failure {
+    Failure {
+        status,
+        ..Error::bad_input(field, message).into()
+    }
 }

@@ -101,12 +101,6 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
     }
 }
 
-impl App {
-    pub fn router(&self) -> Router {
-        self.router.clone()
-    }
-}
-
 async fn housekeeping(services: Services, rate_limits: Arc<RateLimits>) {
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     let mut prune = tokio::time::interval(PRUNE_EVERY);
