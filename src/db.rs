@@ -1,5 +1,6 @@
 //! Database connection: one pool, the right settings per backend, migrations,
-//! and write transactions that serialize on every backend.
+//! and transactions: writes that queue (and run again after a deadlock) on
+//! every backend, reads that see one snapshot.
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 use std::ptr::NonNull;
@@ -7,13 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::service::{Error, Result};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::mysql::{MySqlConnection, MySqlDatabaseError};
 use sea_orm::sqlx::sqlite::{LockedSqliteHandle, SqliteJournalMode};
 use sea_orm::sqlx::{self, AssertSqlSafe, Executor};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// Turns on SQLite's query planner stability guarantee for one connection.
@@ -129,7 +131,7 @@ fn limit_statements(handle: &mut LockedSqliteHandle<'_>, limit: Duration) {
 async fn limit_mysql_statements(
     conn: &mut MySqlConnection,
     limit: Duration,
-) -> Result<(), sqlx::Error> {
+) -> std::result::Result<(), sqlx::Error> {
     let mariadb = format!("SET SESSION max_statement_time = {}", limit.as_secs_f64());
     match conn.execute(AssertSqlSafe(mariadb)).await {
         Ok(_) => Ok(()),
@@ -164,7 +166,7 @@ pub struct Db {
 
 impl Db {
     /// Connects (creating an SQLite file when the URL says `mode=rwc`).
-    pub async fn connect(url: &str, db_options: DbOptions) -> Result<Self, DbErr> {
+    pub async fn connect(url: &str, db_options: DbOptions) -> std::result::Result<Self, DbErr> {
         let limit = db_options.statement_timeout.filter(|t| !t.is_zero());
         let mut options = ConnectOptions::new(url.to_owned());
         options
@@ -238,28 +240,202 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.conn, None).await
+    /// Brings the schema up to date. Replicas starting together on an empty
+    /// PostgreSQL or MariaDB database take turns: the first migrates under a
+    /// database-wide lock, the others then find nothing left to do.
+    pub async fn migrate(&self) -> std::result::Result<(), DbErr> {
+        let failed = |what: &str, e: sqlx::Error| DbErr::Custom(format!("{what}: {e}"));
+        match self.backend() {
+            DbBackend::Postgres => {
+                let mut lock = self.conn.get_postgres_connection_pool().acquire().await;
+                let lock = lock.as_mut().map_err(|e| DbErr::Custom(e.to_string()))?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut **lock)
+                    .await
+                    .map_err(|e| failed("cannot take the migration lock", e))?;
+                let migrated = Migrator::up(&self.conn, None).await;
+                // Closing the session would release it too.
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut **lock)
+                    .await;
+                migrated
+            }
+            DbBackend::MySql => {
+                let mut lock = self.conn.get_mysql_connection_pool().acquire().await;
+                let lock = lock.as_mut().map_err(|e| DbErr::Custom(e.to_string()))?;
+                let taken: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 600)")
+                    .bind(MIGRATION_LOCK_NAME)
+                    .fetch_one(&mut **lock)
+                    .await
+                    .map_err(|e| failed("cannot take the migration lock", e))?;
+                if taken != Some(1) {
+                    return Err(DbErr::Custom(
+                        "another process held the migration lock for 10 minutes".to_owned(),
+                    ));
+                }
+                let migrated = Migrator::up(&self.conn, None).await;
+                let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+                    .bind(MIGRATION_LOCK_NAME)
+                    .execute(&mut **lock)
+                    .await;
+                migrated
+            }
+            // One writer at a time, and migrations run in its transactions.
+            _ => Migrator::up(&self.conn, None).await,
+        }
     }
 
-    pub async fn ping(&self) -> Result<(), DbErr> {
+    pub async fn ping(&self) -> std::result::Result<(), DbErr> {
         self.conn.ping().await
     }
 
-    /// Begins a transaction that will write.
+    /// Runs `work` in a write transaction and commits it; a deadlock or a
+    /// serialization failure runs it again, up to [`ATTEMPTS`] times in all,
+    /// after a short random pause. `work` must therefore only touch the
+    /// database through the transaction it is given, and may run more than
+    /// once.
     ///
-    /// SQLite's default `BEGIN` is deferred: a transaction that reads and then
-    /// writes fails with SQLITE_BUSY when another writer committed in between,
-    /// whatever the busy timeout. `BEGIN IMMEDIATE` takes the write lock up
-    /// front (waiting up to the busy timeout), so writers simply queue.
-    /// PostgreSQL and MySQL lock rows instead (`SELECT ... FOR UPDATE`).
-    pub async fn write(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.conn
-            .begin_with_options(TransactionOptions {
-                isolation_level: None,
-                access_mode: None,
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            })
-            .await
+    /// `work` gets the transaction as an `Arc` (and gives it back by
+    /// finishing) rather than as a reference: a closure over a borrowed
+    /// argument makes a future the compiler cannot yet prove `Send`.
+    ///
+    /// On PostgreSQL and MariaDB writers lock the rows they change
+    /// (`SELECT ... FOR UPDATE`), always in the same order (the user, then
+    /// the user's realm), so two writers of one realm queue instead of
+    /// deadlocking; the retry covers what row locks cannot order (MariaDB's
+    /// gap locks on neighbouring index entries of other realms).
+    pub async fn write<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        F: Fn(Arc<DatabaseTransaction>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.transact(write_options(), work).await
+    }
+
+    /// As [`Db::write`], with SERIALIZABLE isolation where the backend has
+    /// it: for a check-then-insert that no row lock can guard (the row does
+    /// not exist yet).
+    pub async fn write_serializable<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        F: Fn(Arc<DatabaseTransaction>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let options = match self.backend() {
+            DbBackend::Sqlite => write_options(),
+            _ => TransactionOptions {
+                isolation_level: Some(IsolationLevel::Serializable),
+                ..write_options()
+            },
+        };
+        self.transact(options, work).await
+    }
+
+    /// Runs `work` in a read-only transaction: every statement in it sees one
+    /// snapshot of the database (REPEATABLE READ on PostgreSQL and MariaDB;
+    /// an SQLite read transaction in WAL mode sees one snapshot already).
+    pub async fn read<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        F: Fn(Arc<DatabaseTransaction>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let options = match self.backend() {
+            DbBackend::Sqlite => TransactionOptions::default(),
+            _ => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                sqlite_transaction_mode: None,
+            },
+        };
+        self.transact(options, work).await
+    }
+
+    async fn transact<T, F, Fut>(&self, options: TransactionOptions, work: F) -> Result<T>
+    where
+        F: Fn(Arc<DatabaseTransaction>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            let outcome: Result<T> = async {
+                let tx = Arc::new(self.conn.begin_with_options(options).await?);
+                let value = work(tx.clone()).await?;
+                let tx = Arc::into_inner(tx).ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!(
+                        "a transaction was still in use at its commit"
+                    ))
+                })?;
+                tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Err(err) if err.is_transient() && attempt < ATTEMPTS => {
+                    tracing::debug!(
+                        attempt,
+                        "transaction conflicted with another; running it again"
+                    );
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Begins a write transaction the caller commits (the seeder's batches);
+    /// nothing retries it.
+    pub async fn begin_write(&self) -> std::result::Result<DatabaseTransaction, DbErr> {
+        self.conn.begin_with_options(write_options()).await
     }
 }
+
+/// How often [`Db::write`] runs a transaction that keeps conflicting.
+pub const ATTEMPTS: u32 = 5;
+
+/// `pg_advisory_lock` key of migrations ("hcmigrat" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6863_6d69_6772_6174;
+const MIGRATION_LOCK_NAME: &str = "headcount.migrate";
+
+/// SQLite's default `BEGIN` is deferred: a transaction that reads and then
+/// writes fails with SQLITE_BUSY when another writer committed in between,
+/// whatever the busy timeout. `BEGIN IMMEDIATE` takes the write lock up front
+/// (waiting up to the busy timeout), so writers simply queue. PostgreSQL and
+/// MySQL lock rows instead (`SELECT ... FOR UPDATE`).
+fn write_options() -> TransactionOptions {
+    TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    }
+}
+
+/// 5-10 ms before the second attempt, doubling after each: conflicting
+/// writers that retry together would conflict again.
+fn backoff(attempt: u32) -> Duration {
+    let base = 5u64 << (attempt - 1).min(6);
+    Duration::from_micros(rand::random_range(base * 1000..base * 2000))
+}
+
+/// A deadlock (MySQL 1213, PostgreSQL 40P01) or a serialization failure
+/// (40001, which MySQL also reports for its deadlocks): the database rolled
+/// the transaction back because of another one, and running it again may
+/// succeed.
+pub fn is_transient(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(err))
+    | DbErr::Query(RuntimeErr::SqlxError(err))
+    | DbErr::Conn(RuntimeErr::SqlxError(err))) = err
+    else {
+        return false;
+    };
+    let sqlx::Error::Database(err) = err.as_ref() else {
+        return false;
+    };
+    if let Some(mysql) = err.try_downcast_ref::<MySqlDatabaseError>() {
+        return mysql.number() == ER_LOCK_DEADLOCK;
+    }
+    matches!(err.code().as_deref(), Some("40001" | "40P01"))
+}
+
+const ER_LOCK_DEADLOCK: u16 = 1213;

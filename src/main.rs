@@ -153,8 +153,8 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot connect to the database at {database_url}"))?;
     let services = services(db).await?;
-    if services.api_tokens.count().await? == 0 {
-        bootstrap_token(&services, &args.data_dir, &args.listen.to_string()).await?;
+    if let Some((_, secret)) = services.api_tokens.bootstrap().await? {
+        announce_bootstrap_token(&secret, &args.data_dir, &args.listen.to_string())?;
     }
     let config = ServerConfig {
         cors_origins: args.cors_origins,
@@ -178,23 +178,13 @@ async fn entity_count_realms(db: &Db) -> Result<u64> {
     Ok(entity::realm::Entity::find().count(db.conn()).await?)
 }
 
-/// On a database without API tokens: an ADMIN token, printed once and written
-/// to a file only its owner can read.
-async fn bootstrap_token(services: &Services, data_dir: &Path, listen: &str) -> Result<()> {
-    let new = NewApiToken {
-        name: "bootstrap".to_owned(),
-        scopes: vec![Scope::Admin],
-        realms: None,
-        expires_at: None,
-    };
-    let (_, secret) = services
-        .api_tokens
-        .create(&Principal::system(), new)
-        .await?;
+/// The ADMIN token issued on a database without API tokens: printed once
+/// and written to a file only its owner can read.
+fn announce_bootstrap_token(secret: &str, data_dir: &Path, listen: &str) -> Result<()> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let path = data_dir.join("bootstrap-token");
-    write_private(&path, &secret)?;
+    write_private(&path, secret)?;
     println!();
     println!(
         "Created a bootstrap ADMIN API token (also in {}):",

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,8 +15,6 @@ backend_tests!(
     migrate_and_token_create_work_on_the_database,
     seed_demo_writes_history_spread_over_90_days,
 );
-
-const BIN: &str = env!("CARGO_BIN_EXE_headcount");
 
 fn headcount(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -228,84 +226,16 @@ async fn serve_bootstraps_an_admin_token_and_stops_on_sigterm() {
     }
 }
 
-/// Kills the server if the test fails before it stops it.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 async fn serve_in(dir: std::path::PathBuf) {
-    use std::io::BufRead;
     let url = format!("sqlite://{}?mode=rwc", dir.join("hc.db").display());
     let data_dir = dir.join("data");
-    let mut child = Command::new(BIN)
-        .args([
-            "--database-url",
-            &url,
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .env_remove("HEADCOUNT_DATABASE_URL")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn headcount serve");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    for reader in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(reader)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    drop(tx);
-    let mut child = ChildGuard(child);
-
-    // Read its output until the listen address shows.
-    let mut printed = String::new();
-    let mut addr = None;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while addr.is_none() && Instant::now() < deadline {
-        let line = tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_millis(500)));
-        let line = match line {
-            Ok(line) => line,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(rest) = line.split("http://").nth(1) {
-            let found = rest.split("/graphql").next().unwrap_or_default();
-            if found.starts_with("127.0.0.1:") && !found.ends_with(":0") {
-                addr = Some(found.to_owned());
-                assert!(
-                    serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v.is_object()),
-                    "--log-format json writes JSON log lines: {line}"
-                );
-            }
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("serve never said where it listens:\n{printed}"));
+    let mut child = ServeProcess::start(&url, &data_dir, &[]).await;
+    let (addr, printed, pid) = (child.addr.clone(), child.printed.clone(), child.child.id());
+    assert!(
+        serde_json::from_str::<serde_json::Value>(child.listen_line()).is_ok_and(|v| v.is_object()),
+        "--log-format json writes JSON log lines: {}",
+        child.listen_line()
+    );
 
     let file = data_dir.join("bootstrap-token");
     let secret = std::fs::read_to_string(&file)
@@ -365,7 +295,7 @@ async fn serve_in(dir: std::path::PathBuf) {
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
+        if let Some(status) = child.child.try_wait().unwrap() {
             break status;
         }
         assert!(

@@ -908,7 +908,7 @@ impl<'a> Writer<'a> {
             insert.values(row.into_iter().map(Expr::val))?;
         }
         if self.tx.is_none() {
-            self.tx = Some(self.db.write().await?);
+            self.tx = Some(self.db.begin_write().await?);
         }
         let tx = self.tx.as_ref().context("no transaction")?;
         tx.execute(&insert).await?;

@@ -16,7 +16,7 @@ use entity::api_token;
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -211,8 +211,41 @@ impl ApiTokens {
         });
     }
 
-    pub async fn count(&self) -> Result<u64> {
-        Ok(api_token::Entity::find().count(self.db.conn()).await?)
+    /// Issues the first ADMIN token of a database that has none, and returns
+    /// it with its secret; None when some token exists. Replicas starting
+    /// together on an empty database issue one between them: the check and
+    /// the insert run in one SERIALIZABLE transaction, and the one that lost
+    /// the race runs again and finds the winner's token.
+    pub async fn bootstrap(&self) -> Result<Option<(ApiToken, String)>> {
+        let now = self.clock.now();
+        self.db
+            .write_serializable(|tx| async move {
+                let tx = &*tx;
+                if api_token::Entity::find().one(tx).await?.is_some() {
+                    return Ok(None);
+                }
+                let actor = Principal::system();
+                let realms = RealmAccess::All;
+                let (row, secret) = insert_token(
+                    tx,
+                    "bootstrap",
+                    &Scopes::new(vec![Scope::Admin]),
+                    &realms,
+                    now,
+                    None,
+                )
+                .await?;
+                let known = Realms::load(tx).await?;
+                audit::record(
+                    tx,
+                    &actor,
+                    now,
+                    token_event("api_token.created", "bootstrap", row.id, &realms, &known),
+                )
+                .await?;
+                Ok(Some((row.into(), secret)))
+            })
+            .await
     }
 
     /// Issues a token no more powerful than the caller. Returns it with its secret.
@@ -235,7 +268,7 @@ impl ApiTokens {
                 "give the token at least one scope",
             ));
         }
-        let scopes = Scopes::new(input.scopes);
+        let scopes = Scopes::new(input.scopes.clone());
         if !actor.scopes.covers(&scopes) {
             return Err(Error::forbidden(
                 "a token cannot be given scopes its creator does not hold",
@@ -268,47 +301,37 @@ impl ApiTokens {
                 return Err(beyond_creator());
             }
         }
-        let tx = self.db.write().await?;
-        let known = Realms::load(&tx).await?;
-        let realms = match input.realms {
-            None => actor.realms.clone(),
-            Some(names) => {
-                let mut set = std::collections::BTreeSet::new();
-                for name in names {
-                    let realm = known.resolve(&normalize_realm(&name), "input.realms")?;
-                    set.insert(realm.name.clone());
+        let (name, scopes, input) = (&name, &scopes, &input);
+        self.db
+            .write(|tx| async move {
+                let tx = &*tx;
+                let known = Realms::load(tx).await?;
+                let realms = match &input.realms {
+                    None => actor.realms.clone(),
+                    Some(names) => {
+                        let mut set = std::collections::BTreeSet::new();
+                        for name in names {
+                            let realm = known.resolve(&normalize_realm(name), "input.realms")?;
+                            set.insert(realm.name.clone());
+                        }
+                        RealmAccess::Only(set)
+                    }
+                };
+                if !actor.realms.covers(&realms) {
+                    return Err(beyond_creator());
                 }
-                RealmAccess::Only(set)
-            }
-        };
-        if !actor.realms.covers(&realms) {
-            return Err(beyond_creator());
-        }
-        let lookup = random_hex(8);
-        let secret = format!("hc_{lookup}_{}", random_part(32));
-        let row = api_token::ActiveModel {
-            name: Set(name.clone()),
-            lookup: Set(lookup),
-            secret_hash: Set(hash(&secret)),
-            scopes: Set(scopes.encode()),
-            realms: Set(realms.encode()),
-            created_at: Set(to_micros(now)),
-            last_used_at: Set(None),
-            expires_at: Set(input.expires_at.map(to_micros)),
-            revoked_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
-        audit::record(
-            &tx,
-            actor,
-            now,
-            token_event("api_token.created", &name, row.id, &realms, &known),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok((row.into(), secret))
+                let (row, secret) =
+                    insert_token(tx, name, scopes, &realms, now, input.expires_at).await?;
+                audit::record(
+                    tx,
+                    actor,
+                    now,
+                    token_event("api_token.created", name, row.id, &realms, &known),
+                )
+                .await?;
+                Ok((row.into(), secret))
+            })
+            .await
     }
 
     /// Tokens the caller may manage: those bound within the caller's realms.
@@ -339,41 +362,75 @@ impl ApiTokens {
     /// Revokes a token at once. Revoking a revoked token changes nothing.
     pub async fn revoke(&self, actor: &Principal, id: i32) -> Result<ApiToken> {
         actor.require(Scope::ApiTokensManage)?;
-        let tx = self.db.write().await?;
-        // A token beyond the caller's reach is as absent as a missing one.
-        let row = api_token::Entity::find_by_id(id)
-            .one(&tx)
-            .await?
-            .filter(|row| {
-                actor
-                    .realms
-                    .covers(&RealmAccess::decode(row.realms.as_deref()))
+        let row = self
+            .db
+            .write(|tx| async move {
+                let tx = &*tx;
+                // A token beyond the caller's reach is as absent as a missing one.
+                let row = api_token::Entity::find_by_id(id)
+                    .one(tx)
+                    .await?
+                    .filter(|row| {
+                        actor
+                            .realms
+                            .covers(&RealmAccess::decode(row.realms.as_deref()))
+                    })
+                    .ok_or_else(|| Error::not_found("no API token with that id"))?;
+                if row.revoked_at.is_some() {
+                    return Ok(row);
+                }
+                let now = self.clock.now();
+                let name = row.name.clone();
+                let mut active: api_token::ActiveModel = row.into();
+                active.revoked_at = Set(Some(to_micros(now)));
+                let row = active.update(tx).await?;
+                let known = Realms::load(tx).await?;
+                let realms = RealmAccess::decode(row.realms.as_deref());
+                audit::record(
+                    tx,
+                    actor,
+                    now,
+                    token_event("api_token.revoked", &name, id, &realms, &known),
+                )
+                .await?;
+                Ok(row)
             })
-            .ok_or_else(|| Error::not_found("no API token with that id"))?;
-        if row.revoked_at.is_some() {
-            return Ok(row.into());
-        }
-        let now = self.clock.now();
-        let name = row.name.clone();
-        let mut active: api_token::ActiveModel = row.into();
-        active.revoked_at = Set(Some(to_micros(now)));
-        let row = active.update(&tx).await?;
-        let known = Realms::load(&tx).await?;
-        let realms = RealmAccess::decode(row.realms.as_deref());
-        audit::record(
-            &tx,
-            actor,
-            now,
-            token_event("api_token.revoked", &name, id, &realms, &known),
-        )
-        .await?;
-        tx.commit().await?;
+            .await?;
         // After the commit, so no reader can cache the row as it was before.
         let mut cache = self.cache_lock();
         self.revocations.fetch_add(1, Ordering::AcqRel);
         cache.retain(|_, (_, cached)| cached.id != id);
         Ok(row.into())
     }
+}
+
+/// Stores a new token and returns its row and secret (shown once, stored
+/// only as a hash).
+async fn insert_token(
+    tx: &DatabaseTransaction,
+    name: &str,
+    scopes: &Scopes,
+    realms: &RealmAccess,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<(api_token::Model, String)> {
+    let lookup = random_hex(8);
+    let secret = format!("hc_{lookup}_{}", random_part(32));
+    let row = api_token::ActiveModel {
+        name: Set(name.to_owned()),
+        lookup: Set(lookup),
+        secret_hash: Set(hash(&secret)),
+        scopes: Set(scopes.encode()),
+        realms: Set(realms.encode()),
+        created_at: Set(to_micros(now)),
+        last_used_at: Set(None),
+        expires_at: Set(expires_at.map(to_micros)),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(tx)
+    .await?;
+    Ok((row, secret))
 }
 
 /// The audit event of issuing or revoking a token: the token, then one

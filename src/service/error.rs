@@ -82,3 +82,16 @@ impl From<DbErr> for Error {
         }
     }
 }
+
+impl Error {
+    /// True when the database rolled the transaction back because of another
+    /// one (a deadlock, a serialization failure): running it again may work.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Internal(err) => err
+                .downcast_ref::<DbErr>()
+                .is_some_and(crate::db::is_transient),
+            _ => false,
+        }
+    }
+}

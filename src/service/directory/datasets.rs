@@ -105,44 +105,61 @@ impl Directory {
             ));
         }
         let now = self.clock.now();
-        let tx = self.db.write().await?;
-        let realms = Realms::load(&tx).await?;
-        let realm = realms.resolve(realm, "realm")?;
-        let taken = dataset::Entity::find()
-            .filter(dataset::Column::RealmId.eq(realm.id))
-            .filter(dataset::Column::Name.eq(&name))
-            .one(&tx)
-            .await?
-            .is_some();
-        if taken {
-            return Err(Error::conflict(
-                "name",
-                format!(
-                    "realm '{}' already has a dataset named '{name}'",
-                    realm.name
-                ),
-            ));
-        }
-        let row = dataset::ActiveModel {
-            realm_id: Set(realm.id),
-            name: Set(name.clone()),
-            created_at: Set(to_micros(now)),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
-        audit::record(
-            &tx,
-            actor,
-            now,
-            NewEvent {
-                event: "dataset.created",
-                realm: Some(&realm.name),
-                resources: vec![Resource::new("dataset", &name, row.id)],
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(to_dataset(&realms, row))
+        let name = &name;
+        self.db
+            .write(|tx| async move {
+                let tx = &*tx;
+                let realms = Realms::load(tx).await?;
+                let realm = realms.resolve(realm, "realm")?;
+                let taken = || {
+                    Error::conflict(
+                        "name",
+                        format!(
+                            "realm '{}' already has a dataset named '{name}'",
+                            realm.name
+                        ),
+                    )
+                };
+                let exists = dataset::Entity::find()
+                    .filter(dataset::Column::RealmId.eq(realm.id))
+                    .filter(dataset::Column::Name.eq(name))
+                    .one(tx)
+                    .await?
+                    .is_some();
+                if exists {
+                    return Err(taken());
+                }
+                // Two requests may both find the name free: the unique index
+                // decides, and the second one learns the same as if it had
+                // come later.
+                let row = dataset::ActiveModel {
+                    realm_id: Set(realm.id),
+                    name: Set(name.clone()),
+                    created_at: Set(to_micros(now)),
+                    ..Default::default()
+                }
+                .insert(tx)
+                .await
+                .map_err(|e| {
+                    if Error::is_unique_violation(&e) {
+                        taken()
+                    } else {
+                        e.into()
+                    }
+                })?;
+                audit::record(
+                    tx,
+                    actor,
+                    now,
+                    NewEvent {
+                        event: "dataset.created",
+                        realm: Some(&realm.name),
+                        resources: vec![Resource::new("dataset", name, row.id)],
+                    },
+                )
+                .await?;
+                Ok(to_dataset(&realms, row))
+            })
+            .await
     }
 }

@@ -73,45 +73,51 @@ impl Directory {
         let name = validate_realm_name(name, "name")?;
         let seat_limit = validate_seat_limit(seat_limit)?;
         let now = self.clock.now();
-        let tx = self.db.write().await?;
-        let exists = realm::Entity::find()
-            .filter(realm::Column::Name.eq(&name))
-            .one(&tx)
-            .await?
-            .is_some();
-        if exists {
-            return Err(Error::conflict(
-                "name",
-                format!("realm '{name}' already exists"),
-            ));
-        }
-        let row = realm::ActiveModel {
-            name: Set(name.clone()),
-            seat_limit: Set(seat_limit),
-            created_at: Set(to_micros(now)),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await
-        .map_err(|e| {
-            if Error::is_unique_violation(&e) {
-                Error::conflict("name", format!("realm '{name}' already exists"))
-            } else {
-                e.into()
-            }
-        })?;
-        audit::record(
-            &tx,
-            actor,
-            now,
-            NewEvent {
-                event: "realm.created",
-                realm: Some(&name),
-                resources: vec![Resource::new("realm", &name, row.id)],
-            },
-        )
-        .await?;
-        tx.commit().await?;
+        let name = &name;
+        let row = self
+            .db
+            .write(|tx| async move {
+                let tx = &*tx;
+                let exists = realm::Entity::find()
+                    .filter(realm::Column::Name.eq(name))
+                    .one(tx)
+                    .await?
+                    .is_some();
+                if exists {
+                    return Err(Error::conflict(
+                        "name",
+                        format!("realm '{name}' already exists"),
+                    ));
+                }
+                let row = realm::ActiveModel {
+                    name: Set(name.clone()),
+                    seat_limit: Set(seat_limit),
+                    created_at: Set(to_micros(now)),
+                    ..Default::default()
+                }
+                .insert(tx)
+                .await
+                .map_err(|e| {
+                    if Error::is_unique_violation(&e) {
+                        Error::conflict("name", format!("realm '{name}' already exists"))
+                    } else {
+                        e.into()
+                    }
+                })?;
+                audit::record(
+                    tx,
+                    actor,
+                    now,
+                    NewEvent {
+                        event: "realm.created",
+                        realm: Some(name),
+                        resources: vec![Resource::new("realm", name, row.id)],
+                    },
+                )
+                .await?;
+                Ok(row)
+            })
+            .await?;
         self.realms.invalidate();
         Ok(row.into())
     }
@@ -129,32 +135,40 @@ impl Directory {
             .require_all_realms("changing a realm's seat limit")?;
         let seat_limit = seat_limit.map(validate_seat_limit).transpose()?;
         let name = normalize_realm(name);
-        let tx = self.db.write().await?;
-        let row = realm::Entity::find()
-            .filter(realm::Column::Name.eq(&name))
-            .one(&tx)
-            .await?
-            .ok_or_else(|| Error::bad_input("name", format!("unknown realm '{name}'")))?;
-        let Some(seat_limit) = seat_limit.filter(|limit| *limit != row.seat_limit) else {
-            return Ok(row.into());
-        };
-        let id = row.id;
-        let mut active: realm::ActiveModel = row.into();
-        active.seat_limit = Set(seat_limit);
-        let row = active.update(&tx).await?;
-        audit::record(
-            &tx,
-            actor,
-            self.clock.now(),
-            NewEvent {
-                event: "realm.updated",
-                realm: Some(&name),
-                resources: vec![Resource::new("realm", &name, id)],
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        self.realms.invalidate();
+        let name = &name;
+        let (row, changed) = self
+            .db
+            .write(|tx| async move {
+                let tx = &*tx;
+                let row = realm::Entity::find()
+                    .filter(realm::Column::Name.eq(name))
+                    .one(tx)
+                    .await?
+                    .ok_or_else(|| Error::bad_input("name", format!("unknown realm '{name}'")))?;
+                let Some(seat_limit) = seat_limit.filter(|limit| *limit != row.seat_limit) else {
+                    return Ok((row, false));
+                };
+                let id = row.id;
+                let mut active: realm::ActiveModel = row.into();
+                active.seat_limit = Set(seat_limit);
+                let row = active.update(tx).await?;
+                audit::record(
+                    tx,
+                    actor,
+                    self.clock.now(),
+                    NewEvent {
+                        event: "realm.updated",
+                        realm: Some(name),
+                        resources: vec![Resource::new("realm", name, id)],
+                    },
+                )
+                .await?;
+                Ok((row, true))
+            })
+            .await?;
+        if changed {
+            self.realms.invalidate();
+        }
         Ok(row.into())
     }
 }

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use entity::{dataset, user};
+use entity::{dataset, realm, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, Set,
 };
 
 use super::state::{encode_datasets, encode_roles};
@@ -122,87 +122,93 @@ impl Directory {
         let roles = self.app_roles(&input.roles, "input.roles")?;
         let now = self.clock.now();
 
-        let tx = self.db.write().await?;
-        let realms = Realms::load(&tx).await?;
-        let realm = realms.resolve(&input.realm, "input.realm")?.clone();
-        let mut datasets = BTreeMap::new();
-        for (dataset_id, role) in &input.datasets {
-            let (grant, _) = self
-                .resolve_grant(
-                    &tx,
-                    (actor, &realms),
-                    *dataset_id,
-                    Some(role),
-                    ("input.datasets", "input.datasets"),
+        let (email, name, roles) = (&email, &name, &roles);
+        let (input_realm, input_datasets, status) = (&input.realm, &input.datasets, input.status);
+        self.db
+            .write(|tx| async move {
+                let tx = &*tx;
+                let realms = Realms::load(tx).await?;
+                let realm = realms.resolve(input_realm, "input.realm")?.clone();
+                lock_realm(tx, realm.id).await?;
+                let mut datasets = BTreeMap::new();
+                for (dataset_id, role) in input_datasets {
+                    let (grant, _) = self
+                        .resolve_grant(
+                            tx,
+                            (actor, &realms),
+                            *dataset_id,
+                            Some(role),
+                            ("input.datasets", "input.datasets"),
+                        )
+                        .await?;
+                    if grant.realm_id != realm.id {
+                        return Err(Error::bad_input(
+                            "input.datasets",
+                            format!("dataset {dataset_id} is not in realm '{}'", realm.name),
+                        ));
+                    }
+                    if datasets
+                        .insert(grant.dataset_id, (grant.name, grant.role))
+                        .is_some()
+                    {
+                        return Err(Error::bad_input(
+                            "input.datasets",
+                            format!("dataset {dataset_id} is listed twice"),
+                        ));
+                    }
+                }
+                ensure_email_free(tx, realm.id, email, None).await?;
+
+                let row = user::ActiveModel {
+                    realm_id: Set(realm.id),
+                    email: Set(email.to_owned()),
+                    name: Set(name.to_owned()),
+                    status: Set(status.as_str().to_owned()),
+                    roles: Set(encode_roles(roles)),
+                    datasets: Set(encode_datasets(&datasets)),
+                    created_at: Set(to_micros(now)),
+                    updated_at: Set(to_micros(now)),
+                    deleted_at: Set(None),
+                    live_key: Set(0),
+                    ..Default::default()
+                }
+                .insert(tx)
+                .await
+                .map_err(|e| email_taken_or(e, email))?;
+                let state = UserState {
+                    email: email.to_owned(),
+                    name: name.to_owned(),
+                    status,
+                    roles: roles.clone(),
+                    datasets,
+                };
+                history::record_change(
+                    tx,
+                    ChangeRecord {
+                        user: &row,
+                        before: None,
+                        after: &state,
+                        changes: &[ChangeType::Created],
+                        at: now,
+                        actor,
+                        deleted: false,
+                    },
                 )
                 .await?;
-            if grant.realm_id != realm.id {
-                return Err(Error::bad_input(
-                    "input.datasets",
-                    format!("dataset {dataset_id} is not in realm '{}'", realm.name),
-                ));
-            }
-            if datasets
-                .insert(grant.dataset_id, (grant.name, grant.role))
-                .is_some()
-            {
-                return Err(Error::bad_input(
-                    "input.datasets",
-                    format!("dataset {dataset_id} is listed twice"),
-                ));
-            }
-        }
-        ensure_email_free(&tx, realm.id, &email, None).await?;
-
-        let row = user::ActiveModel {
-            realm_id: Set(realm.id),
-            email: Set(email.clone()),
-            name: Set(name.clone()),
-            status: Set(input.status.as_str().to_owned()),
-            roles: Set(encode_roles(&roles)),
-            datasets: Set(encode_datasets(&datasets)),
-            created_at: Set(to_micros(now)),
-            updated_at: Set(to_micros(now)),
-            deleted_at: Set(None),
-            live_key: Set(0),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await
-        .map_err(|e| email_taken_or(e, &email))?;
-        let state = UserState {
-            email,
-            name,
-            status: input.status,
-            roles,
-            datasets,
-        };
-        history::record_change(
-            &tx,
-            ChangeRecord {
-                user: &row,
-                before: None,
-                after: &state,
-                changes: &[ChangeType::Created],
-                at: now,
-                actor,
-                deleted: false,
-            },
-        )
-        .await?;
-        audit::record(
-            &tx,
-            actor,
-            now,
-            NewEvent {
-                event: "user.created",
-                realm: Some(&realm.name),
-                resources: vec![Resource::new("user", &row.email, row.id)],
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(to_user(&realms, row))
+                audit::record(
+                    tx,
+                    actor,
+                    now,
+                    NewEvent {
+                        event: "user.created",
+                        realm: Some(&realm.name),
+                        resources: vec![Resource::new("user", &row.email, row.id)],
+                    },
+                )
+                .await?;
+                Ok(to_user(&realms, row))
+            })
+            .await
     }
 
     pub async fn update_user(&self, actor: &Principal, update: UserUpdate) -> Result<User> {
@@ -217,19 +223,14 @@ impl Directory {
             .as_deref()
             .map(|n| validate_name(n, "input.name"))
             .transpose()?;
-        self.change_user(actor, update.user_id, "user.updated", |tx, row, state| {
-            Box::pin(async move {
-                if let Some(email) = email {
-                    if email != state.email {
-                        ensure_email_free(tx, row.realm_id, &email, Some(row.id)).await?;
-                    }
-                    state.email = email;
-                }
-                if let Some(name) = name {
-                    state.name = name;
-                }
-                Ok(())
-            })
+        self.change_user(actor, update.user_id, "user.updated", |_, state| {
+            if let Some(email) = &email {
+                state.email.clone_from(email);
+            }
+            if let Some(name) = &name {
+                state.name.clone_from(name);
+            }
+            Ok(())
         })
         .await
     }
@@ -240,11 +241,9 @@ impl Directory {
         user_id: i32,
         status: UserStatus,
     ) -> Result<User> {
-        self.change_user(actor, user_id, "user.status_changed", |_, _, state| {
-            Box::pin(async move {
-                state.status = status;
-                Ok(())
-            })
+        self.change_user(actor, user_id, "user.status_changed", |_, state| {
+            state.status = status;
+            Ok(())
         })
         .await
     }
@@ -257,11 +256,9 @@ impl Directory {
     ) -> Result<User> {
         actor.require(Scope::UsersWrite)?;
         let roles = self.app_roles(roles, "roles")?;
-        self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
-            Box::pin(async move {
-                state.roles = roles;
-                Ok(())
-            })
+        self.change_user(actor, user_id, "user.roles_changed", |_, state| {
+            state.roles.clone_from(&roles);
+            Ok(())
         })
         .await
     }
@@ -274,11 +271,9 @@ impl Directory {
     ) -> Result<User> {
         actor.require(Scope::UsersWrite)?;
         let roles = self.app_roles(roles, "roles")?;
-        self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
-            Box::pin(async move {
-                state.roles.extend(roles);
-                Ok(())
-            })
+        self.change_user(actor, user_id, "user.roles_changed", |_, state| {
+            state.roles.extend(roles.iter().cloned());
+            Ok(())
         })
         .await
     }
@@ -291,11 +286,9 @@ impl Directory {
     ) -> Result<User> {
         actor.require(Scope::UsersWrite)?;
         let roles = self.app_roles(roles, "roles")?;
-        self.change_user(actor, user_id, "user.roles_changed", |_, _, state| {
-            Box::pin(async move {
-                state.roles.retain(|r| !roles.contains(r));
-                Ok(())
-            })
+        self.change_user(actor, user_id, "user.roles_changed", |_, state| {
+            state.roles.retain(|r| !roles.contains(r));
+            Ok(())
         })
         .await
     }
@@ -321,74 +314,71 @@ impl Directory {
                 ("datasetId", "role"),
             )
             .await?;
-        self.change_user(
-            actor,
-            user_id,
-            "user.dataset_role_changed",
-            |_, row, state| {
-                Box::pin(async move {
-                    if grant.realm_id != row.realm_id {
-                        return Err(Error::bad_input(
-                            "datasetId",
-                            format!("dataset {dataset_id} is not in the user's realm"),
-                        ));
-                    }
-                    if revoke {
-                        state.datasets.remove(&grant.dataset_id);
-                    } else {
-                        state
-                            .datasets
-                            .insert(grant.dataset_id, (grant.name, grant.role));
-                    }
-                    Ok(())
-                })
-            },
-        )
+        self.change_user(actor, user_id, "user.dataset_role_changed", |row, state| {
+            if grant.realm_id != row.realm_id {
+                return Err(Error::bad_input(
+                    "datasetId",
+                    format!("dataset {dataset_id} is not in the user's realm"),
+                ));
+            }
+            if revoke {
+                state.datasets.remove(&grant.dataset_id);
+            } else {
+                state
+                    .datasets
+                    .insert(grant.dataset_id, (grant.name.clone(), grant.role.clone()));
+            }
+            Ok(())
+        })
         .await
     }
 
     /// Soft delete: the user leaves every current view; history stays.
     pub async fn delete_user(&self, actor: &Principal, user_id: i32) -> Result<User> {
         actor.require(Scope::UsersWrite)?;
-        let tx = self.db.write().await?;
-        let (row, realms, state) = lock_user(&tx, actor, user_id).await?;
-        let at = change_time(self.clock.now(), &row);
-        let realm = realms.name(row.realm_id);
-        let mut active: user::ActiveModel = row.into();
-        active.deleted_at = Set(Some(to_micros(at)));
-        active.updated_at = Set(to_micros(at));
-        active.live_key = Set(user_id);
-        let row = active.update(&tx).await?;
-        history::record_change(
-            &tx,
-            ChangeRecord {
-                user: &row,
-                before: Some(&state),
-                after: &state,
-                changes: &[ChangeType::Deleted],
-                at,
-                actor,
-                deleted: true,
-            },
-        )
-        .await?;
-        audit::record(
-            &tx,
-            actor,
-            at,
-            NewEvent {
-                event: "user.deleted",
-                realm: Some(&realm),
-                resources: vec![Resource::new("user", &row.email, row.id)],
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(to_user(&realms, row))
+        self.db
+            .write(|tx| async move {
+                let tx = &*tx;
+                let (row, realms, state) = lock_user(tx, actor, user_id).await?;
+                let at = change_time(self.clock.now(), &row);
+                let realm = realms.name(row.realm_id);
+                let mut active: user::ActiveModel = row.into();
+                active.deleted_at = Set(Some(to_micros(at)));
+                active.updated_at = Set(to_micros(at));
+                active.live_key = Set(user_id);
+                let row = active.update(tx).await?;
+                history::record_change(
+                    tx,
+                    ChangeRecord {
+                        user: &row,
+                        before: Some(&state),
+                        after: &state,
+                        changes: &[ChangeType::Deleted],
+                        at,
+                        actor,
+                        deleted: true,
+                    },
+                )
+                .await?;
+                audit::record(
+                    tx,
+                    actor,
+                    at,
+                    NewEvent {
+                        event: "user.deleted",
+                        realm: Some(&realm),
+                        resources: vec![Resource::new("user", &row.email, row.id)],
+                    },
+                )
+                .await?;
+                Ok(to_user(&realms, row))
+            })
+            .await
     }
 
     /// Locks the user, applies `edit` to their state and, if anything changed,
     /// writes the state, a history entry and an audit event named `event`.
+    /// `edit` runs again if the transaction has to (see [`crate::db::Db::write`]).
     async fn change_user<F>(
         &self,
         actor: &Principal,
@@ -397,61 +387,63 @@ impl Directory {
         edit: F,
     ) -> Result<User>
     where
-        F: for<'a> FnOnce(
-            &'a DatabaseTransaction,
-            &'a user::Model,
-            &'a mut UserState,
-        ) -> futures::future::BoxFuture<'a, Result<()>>,
+        F: Fn(&user::Model, &mut UserState) -> Result<()> + Sync,
     {
         actor.require(Scope::UsersWrite)?;
-        let tx = self.db.write().await?;
-        let (row, realms, before) = lock_user(&tx, actor, user_id).await?;
-        let mut after = before.clone();
-        edit(&tx, &row, &mut after).await?;
-        let changes = before.diff(&after);
-        if changes.is_empty() {
-            tx.rollback().await?;
-            return Ok(to_user(&realms, row));
-        }
-        let at = change_time(self.clock.now(), &row);
-        let mut active: user::ActiveModel = row.into();
-        active.email = Set(after.email.clone());
-        active.name = Set(after.name.clone());
-        active.status = Set(after.status.as_str().to_owned());
-        active.roles = Set(encode_roles(&after.roles));
-        active.datasets = Set(encode_datasets(&after.datasets));
-        active.updated_at = Set(to_micros(at));
-        let row = active
-            .update(&tx)
+        let edit = &edit;
+        self.db
+            .write(|tx| async move {
+                let tx = &*tx;
+                let (row, realms, before) = lock_user(tx, actor, user_id).await?;
+                let mut after = before.clone();
+                edit(&row, &mut after)?;
+                let changes = before.diff(&after);
+                if changes.is_empty() {
+                    return Ok(to_user(&realms, row));
+                }
+                if after.email != before.email {
+                    ensure_email_free(tx, row.realm_id, &after.email, Some(row.id)).await?;
+                }
+                let at = change_time(self.clock.now(), &row);
+                let mut active: user::ActiveModel = row.into();
+                active.email = Set(after.email.clone());
+                active.name = Set(after.name.clone());
+                active.status = Set(after.status.as_str().to_owned());
+                active.roles = Set(encode_roles(&after.roles));
+                active.datasets = Set(encode_datasets(&after.datasets));
+                active.updated_at = Set(to_micros(at));
+                let row = active
+                    .update(tx)
+                    .await
+                    .map_err(|e| email_taken_or(e, &after.email))?;
+                history::record_change(
+                    tx,
+                    ChangeRecord {
+                        user: &row,
+                        before: Some(&before),
+                        after: &after,
+                        changes: &changes,
+                        at,
+                        actor,
+                        deleted: false,
+                    },
+                )
+                .await?;
+                let realm = realms.name(row.realm_id);
+                audit::record(
+                    tx,
+                    actor,
+                    at,
+                    NewEvent {
+                        event,
+                        realm: Some(&realm),
+                        resources: vec![Resource::new("user", &row.email, row.id)],
+                    },
+                )
+                .await?;
+                Ok(to_user(&realms, row))
+            })
             .await
-            .map_err(|e| email_taken_or(e, &after.email))?;
-        history::record_change(
-            &tx,
-            ChangeRecord {
-                user: &row,
-                before: Some(&before),
-                after: &after,
-                changes: &changes,
-                at,
-                actor,
-                deleted: false,
-            },
-        )
-        .await?;
-        let realm = realms.name(row.realm_id);
-        audit::record(
-            &tx,
-            actor,
-            at,
-            NewEvent {
-                event,
-                realm: Some(&realm),
-                resources: vec![Resource::new("user", &row.email, row.id)],
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(to_user(&realms, row))
     }
 }
 
@@ -461,9 +453,9 @@ fn change_time(now: DateTime<Utc>, row: &user::Model) -> DateTime<Utc> {
     now.max(from_micros(row.updated_at))
 }
 
-/// Locks a live user row for the rest of the transaction (row lock on
-/// PostgreSQL and MySQL; SQLite's write transaction already excludes other
-/// writers) and reads their state.
+/// Locks a live user row and then their realm's for the rest of the
+/// transaction (row locks on PostgreSQL and MySQL; SQLite's write transaction
+/// already excludes other writers) and reads their state.
 async fn lock_user(
     tx: &DatabaseTransaction,
     actor: &Principal,
@@ -479,8 +471,28 @@ async fn lock_user(
         .one(tx)
         .await?
         .ok_or_else(|| Error::not_found(format!("no user with id {user_id}")))?;
+    lock_realm(tx, row.realm_id).await?;
     let state = UserState::of(&row);
     Ok((row, realms, state))
+}
+
+/// Locks a realm's row for the rest of the transaction, after the user (if
+/// any): every change adds to its realm's daily count rows, and two writers
+/// of one realm upserting those rows at once deadlocked on MariaDB's gap
+/// locks. Writers of one realm take turns from here on; writers of other
+/// realms do not wait. SQLite has one writer at a time anyway.
+async fn lock_realm(tx: &DatabaseTransaction, realm_id: i32) -> Result<()> {
+    if tx.get_database_backend() == DbBackend::Sqlite {
+        return Ok(());
+    }
+    realm::Entity::find_by_id(realm_id)
+        .select_only()
+        .column(realm::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<i32>()
+        .one(tx)
+        .await?;
+    Ok(())
 }
 
 async fn ensure_email_free<C: ConnectionTrait>(

@@ -69,7 +69,14 @@ impl History {
             }
             None => (None, realms.visible_ids(&actor.realms)),
         };
-        let counts = counts::counts_at(db, realm_ids.as_deref(), at).await?;
+        // The rollup and the day's changes from one snapshot: a change that
+        // commits between the two reads would otherwise count twice or not
+        // at all.
+        let realm_ids = realm_ids.as_deref();
+        let counts = self
+            .db
+            .read(|tx| async move { counts::counts_at(&*tx, realm_ids, at).await })
+            .await?;
         let count = |key: String| counts.get(&key).copied().unwrap_or(0);
         Ok(UserSummary {
             date,
