@@ -39,7 +39,8 @@ async fn connect_admin(var: &str, url: &str) -> DatabaseConnection {
     }
 }
 
-/// Creates this test's database, or None when the backend is not configured.
+/// Creates this test's database, or None (saying so) when the backend is
+/// not configured.
 pub(super) async fn provision(backend: Backend) -> Option<Provisioned> {
     let Some(var) = backend.env_var() else {
         let dir = std::env::temp_dir().join(format!("headcount-test-{}", random_suffix()));
@@ -52,7 +53,13 @@ pub(super) async fn provision(backend: Backend) -> Option<Provisioned> {
     };
     let admin_url = match std::env::var(var) {
         Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
-        _ => return None,
+        _ => {
+            eprintln!(
+                "{} is not configured ({var} unset): nothing to run on this backend",
+                backend.name()
+            );
+            return None;
+        }
     };
     let name = format!("hc_test_{}", random_suffix());
     let admin = connect_admin(var, &admin_url).await;
@@ -109,11 +116,6 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(provisioned) = provision(backend).await else {
-        eprintln!(
-            "{} is not configured ({} unset): nothing to run on this backend",
-            backend.name(),
-            backend.env_var().unwrap_or_default()
-        );
         return;
     };
     let outcome = tokio::spawn(body(provisioned.url.clone())).await;

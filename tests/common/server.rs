@@ -121,11 +121,6 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(provisioned) = provision(backend).await else {
-        eprintln!(
-            "{} is not configured ({} unset): nothing to run on this backend",
-            backend.name(),
-            backend.env_var().unwrap_or_default()
-        );
         return;
     };
     let (server, running) = match start(backend, &provisioned.url, config).await {
