@@ -55,6 +55,16 @@ impl Error {
         Self::NotFound(message.into())
     }
 
+    /// `conflict()` when a database error says a unique key was violated
+    /// (another request got there first), else the error itself.
+    pub fn unique_or(err: DbErr, conflict: impl FnOnce() -> Self) -> Self {
+        if Self::is_unique_violation(&err) {
+            conflict()
+        } else {
+            err.into()
+        }
+    }
+
     /// True when a database error says a unique key was violated.
     pub fn is_unique_violation(err: &DbErr) -> bool {
         matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

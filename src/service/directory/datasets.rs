@@ -140,13 +140,7 @@ impl Directory {
                 }
                 .insert(tx)
                 .await
-                .map_err(|e| {
-                    if Error::is_unique_violation(&e) {
-                        taken()
-                    } else {
-                        e.into()
-                    }
-                })?;
+                .map_err(|e| Error::unique_or(e, taken))?;
                 audit::record(
                     tx,
                     actor,

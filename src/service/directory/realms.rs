@@ -98,11 +98,9 @@ impl Directory {
                 .insert(tx)
                 .await
                 .map_err(|e| {
-                    if Error::is_unique_violation(&e) {
+                    Error::unique_or(e, || {
                         Error::conflict("name", format!("realm '{name}' already exists"))
-                    } else {
-                        e.into()
-                    }
+                    })
                 })?;
                 audit::record(
                     tx,
