@@ -9,10 +9,10 @@ mod history;
 mod ids;
 mod inline;
 mod loaders;
-mod metrics;
 mod node;
 mod realms;
 mod scalars;
+mod user_metrics;
 mod users;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
@@ -30,7 +30,7 @@ pub struct Query(
     access::AccessQuery,
     realms::RealmQuery,
     users::UserQuery,
-    metrics::MetricsQuery,
+    user_metrics::UserMetricsQuery,
 );
 
 #[derive(MergedObject, Default)]

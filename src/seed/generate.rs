@@ -26,10 +26,10 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait};
 
 use super::demo::{DATASET_ROLES, FIRST_NAMES, LAST_NAMES, pick_weighted};
 use crate::db::Db;
-use crate::service::counts::{self, Counted};
 use crate::service::directory::state::{encode_datasets, encode_roles};
 use crate::service::directory::{ChangeType, UserState, UserStatus};
 use crate::service::history::OPEN;
+use crate::service::user_counts::{self, Counted};
 use crate::time::to_micros;
 
 /// What to generate.
@@ -495,7 +495,7 @@ impl Generator {
     ) {
         let before_roles = before.map(UserState::roles_vec).unwrap_or_default();
         let after_roles = after.map(UserState::roles_vec).unwrap_or_default();
-        let deltas = counts::deltas(
+        let deltas = user_counts::deltas(
             before.map(|s| Counted {
                 status: s.status,
                 roles: &before_roles,
@@ -505,7 +505,7 @@ impl Generator {
                 roles: &after_roles,
             }),
         );
-        let day = counts::day_of(at);
+        let day = user_counts::day_of(at);
         for (key, delta) in deltas {
             *self.count_days.entry((realm_id, day, key)).or_default() += delta;
         }
@@ -1224,8 +1224,8 @@ mod tests {
                 status: change.status.parse().unwrap(),
                 roles: &roles,
             });
-            let day = counts::day_of(change.changed_at);
-            for (key, delta) in counts::deltas(before, after) {
+            let day = user_counts::day_of(change.changed_at);
+            for (key, delta) in user_counts::deltas(before, after) {
                 *expected.entry((change.realm_id, day, key)).or_default() += delta;
             }
         }

@@ -4,7 +4,6 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
-pub mod counts;
 pub mod directory;
 mod error;
 pub mod filter;
@@ -12,6 +11,7 @@ pub mod history;
 pub mod page;
 pub mod sign_in_failures;
 pub mod tz;
+pub mod user_counts;
 
 use std::sync::Arc;
 

@@ -87,7 +87,7 @@ const PAGE_COLUMNS: [user::Column; 9] = [
 
 /// A resolved `users` query: which rows, without paging (for `totalCount`).
 #[derive(Debug, Clone)]
-pub struct UserQuery {
+pub struct UserMatch {
     condition: Condition,
 }
 
@@ -98,7 +98,7 @@ impl Directory {
         filter: Option<&UserFilter>,
         order: UserOrder,
         args: &PageArgs,
-    ) -> Result<(Page<User>, UserQuery)> {
+    ) -> Result<(Page<User>, UserMatch)> {
         actor.require(Scope::UsersRead)?;
         page::validate(args)?;
         let db = self.db.conn();
@@ -165,10 +165,10 @@ impl Directory {
                 to_user(&realms, row)
             },
         );
-        Ok((page, UserQuery { condition }))
+        Ok((page, UserMatch { condition }))
     }
 
-    pub async fn count_users(&self, query: &UserQuery) -> Result<i64> {
+    pub async fn count_users(&self, query: &UserMatch) -> Result<i64> {
         page::count(
             self.db.conn(),
             user::Entity::find().filter(query.condition.clone()),

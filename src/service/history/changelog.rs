@@ -30,7 +30,7 @@ pub struct ChangelogQuery {
 
 /// A resolved changelog query, for `totalCount`.
 #[derive(Debug, Clone)]
-pub struct ChangeQuery {
+pub struct ChangeMatch {
     condition: Condition,
 }
 
@@ -90,7 +90,7 @@ impl History {
         actor: &Principal,
         query: &ChangelogQuery,
         args: &PageArgs,
-    ) -> Result<(Page<UserChange>, ChangeQuery)> {
+    ) -> Result<(Page<UserChange>, ChangeMatch)> {
         actor.require(Scope::ChangelogRead)?;
         page::validate(args)?;
         if let (Some(start), Some(end)) = (query.start, query.end)
@@ -141,11 +141,11 @@ impl History {
         .await?;
         Ok((
             page.map(|m| to_change(&realms, m)),
-            ChangeQuery { condition },
+            ChangeMatch { condition },
         ))
     }
 
-    pub async fn count_changes(&self, query: &ChangeQuery) -> Result<i64> {
+    pub async fn count_changes(&self, query: &ChangeMatch) -> Result<i64> {
         page::count(
             self.db.conn(),
             user_change::Entity::find().filter(query.condition.clone()),

@@ -11,17 +11,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use entity::user_change;
 
-pub use changelog::{ChangeQuery, ChangelogQuery};
+pub use changelog::{ChangeMatch, ChangelogQuery};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 pub use snapshots::{SnapshotQuery, UserSnapshot};
 pub use summary::UserSummary;
 
-use super::counts::{self, Counted};
 use super::directory::state::{decode_datasets, decode_roles, encode_datasets, encode_roles};
 use super::directory::{
     ChangeType, DatasetRole, RealmCache, Realms, RoleCatalog, UserState, UserStatus,
 };
+use super::user_counts::{self, Counted};
 use super::{Principal, Result, Scope};
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -72,7 +72,7 @@ pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<
         .await?;
     let before_roles = rec.before.map(UserState::roles_vec).unwrap_or_default();
     let after_roles = rec.after.roles_vec();
-    let deltas = counts::deltas(
+    let deltas = user_counts::deltas(
         rec.before.map(|b| Counted {
             status: b.status,
             roles: &before_roles,
@@ -82,7 +82,7 @@ pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<
             roles: &after_roles,
         }),
     );
-    counts::apply(db, rec.user.realm_id, rec.at, &deltas).await?;
+    user_counts::apply(db, rec.user.realm_id, rec.at, &deltas).await?;
     let (previous_status, previous_roles, previous_datasets) = match rec.before {
         Some(b) => (
             Some(b.status.as_str().to_owned()),

@@ -116,10 +116,15 @@ impl History {
         let db = self.db.conn();
         match &query.rollup_realms {
             Some(realm_ids) => {
-                let counts = counts::counts_at(db, realm_ids.as_deref(), query.at).await?;
+                let counts = user_counts::counts_at(db, realm_ids.as_deref(), query.at).await?;
                 Ok(UserStatus::ALL
                     .iter()
-                    .map(|s| counts.get(&counts::status_key(*s)).copied().unwrap_or(0))
+                    .map(|s| {
+                        counts
+                            .get(&user_counts::status_key(*s))
+                            .copied()
+                            .unwrap_or(0)
+                    })
                     .sum())
             }
             None => {

@@ -4,9 +4,9 @@
 use chrono::NaiveDate;
 
 use super::History;
-use crate::service::counts::{self, role_key, status_key};
 use crate::service::directory::UserStatus;
 use crate::service::tz::{day_start, parse_zone, today};
+use crate::service::user_counts::{self, role_key, status_key};
 use crate::service::{Error, Principal, Result, Scope};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl History {
         let realm_ids = realm_ids.as_deref();
         let counts = self
             .db
-            .read(|tx| async move { counts::counts_at(&*tx, realm_ids, at).await })
+            .read(|tx| async move { user_counts::counts_at(&*tx, realm_ids, at).await })
             .await?;
         let count = |key: String| counts.get(&key).copied().unwrap_or(0);
         Ok(UserSummary {

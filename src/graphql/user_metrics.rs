@@ -122,10 +122,10 @@ pub struct UserChangeOrder {
 }
 
 #[derive(Default)]
-pub struct MetricsQuery;
+pub struct UserMetricsQuery;
 
 #[Object]
-impl MetricsQuery {
+impl UserMetricsQuery {
     /// Counts as of the end of `date` (default: today) in `timeZone` (default UTC).
     async fn user_summary(
         &self,
