@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 use super::History;
 use super::changelog::ChangesTable;
-use crate::service::counts;
+use crate::service::user_counts;
 use crate::service::directory::state::{decode_datasets, decode_roles};
 use crate::service::directory::{DatasetRole, UserStatus};
 use crate::service::filter::{FilterContext, UserFilter, realm_scope};
