@@ -21,22 +21,6 @@ backend_tests!(
     global_ids_round_trip,
 );
 
-const APP_ROLES: [&str; 6] = [
-    "APP_ADMIN",
-    "MANAGE_ALL_DATA",
-    "REPORT_GENERATOR",
-    "TEAM_ADMIN",
-    "TEAM_DEVELOPER",
-    "TEAM_USER",
-];
-const DATASET_ROLES: [&str; 5] = [
-    "ANALYST",
-    "LABELER",
-    "LABELER_AND_REVIEWER",
-    "MANAGER",
-    "REVIEWER",
-];
-
 async fn realms_are_created_listed_and_updated(t: TestServer) {
     let created = t
         .admin_ok(

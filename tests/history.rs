@@ -18,15 +18,6 @@ backend_tests!(
     concurrent_creates_of_one_email_conflict,
 );
 
-const APP_ROLES: [&str; 6] = [
-    "APP_ADMIN",
-    "MANAGE_ALL_DATA",
-    "REPORT_GENERATOR",
-    "TEAM_ADMIN",
-    "TEAM_DEVELOPER",
-    "TEAM_USER",
-];
-
 /// Runs `query` as admin, expecting success, and returns how many user
 /// changes and audit events it wrote, and the events themselves.
 async fn writes(

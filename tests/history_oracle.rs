@@ -27,21 +27,6 @@ use serde_json::{Value, json};
 
 backend_tests!(snapshots_and_summaries_match_a_naive_replay);
 
-const APP_ROLES: [&str; 6] = [
-    "APP_ADMIN",
-    "MANAGE_ALL_DATA",
-    "REPORT_GENERATOR",
-    "TEAM_ADMIN",
-    "TEAM_DEVELOPER",
-    "TEAM_USER",
-];
-const DATASET_ROLES: [&str; 5] = [
-    "ANALYST",
-    "LABELER",
-    "LABELER_AND_REVIEWER",
-    "MANAGER",
-    "REVIEWER",
-];
 const STATUSES: [&str; 3] = ["ACTIVE", "DORMANT", "SUSPENDED"];
 /// Zones with DST changes inside the window (New York on 9 March, Berlin on
 /// 30 March, Chatham on 6 April), a half-hour offset and a 45-minute one. In
@@ -374,17 +359,7 @@ struct Row {
     live: bool,
 }
 
-/// One summary, as compared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Counts {
-    enabled: i64,
-    disabled: i64,
-    active: i64,
-    dormant: i64,
-    suspended: i64,
-    total: i64,
-    roles: BTreeMap<String, i64>,
-}
+type Counts = SummaryCounts;
 
 // ───────────────────────── one case ─────────────────────────
 
@@ -498,35 +473,6 @@ fn parse_row(node: &Value) -> Result<Row, String> {
         roles,
         datasets,
         live: !node["user"].is_null(),
-    })
-}
-
-fn parse_counts(summary: &Value) -> Result<Counts, String> {
-    let users = &summary["users"];
-    let n = |field: &str| -> Result<i64, String> {
-        users[field]
-            .as_i64()
-            .ok_or_else(|| format!("users.{field} missing in {summary}"))
-    };
-    let mut roles = BTreeMap::new();
-    for entry in summary["appRoles"]
-        .as_array()
-        .ok_or_else(|| format!("appRoles missing in {summary}"))?
-    {
-        let role = entry["role"].as_str().unwrap_or("?").to_owned();
-        let count = entry["count"].as_i64().unwrap_or(-1);
-        if roles.insert(role.clone(), count).is_some() {
-            return Err(format!("appRoles lists {role} twice: {summary}"));
-        }
-    }
-    Ok(Counts {
-        enabled: n("enabled")?,
-        disabled: n("disabled")?,
-        active: n("active")?,
-        dormant: n("dormant")?,
-        suspended: n("suspended")?,
-        total: n("total")?,
-        roles,
     })
 }
 
@@ -922,15 +868,7 @@ impl<'a> Run<'a> {
 
     /// The summary the model expects at `at`, in one realm or both.
     fn expected_counts(&self, at: DateTime<Utc>, realm: Option<usize>) -> Counts {
-        let mut counts = Counts {
-            enabled: 0,
-            disabled: 0,
-            active: 0,
-            dormant: 0,
-            suspended: 0,
-            total: 0,
-            roles: APP_ROLES.iter().map(|r| (r.to_string(), 0)).collect(),
-        };
+        let mut counts = Counts::zero();
         for u in &self.users {
             if realm.is_some_and(|r| r != u.realm) {
                 continue;
@@ -1118,7 +1056,7 @@ impl<'a> Run<'a> {
         if summary["date"] != json!(date.to_string()) || summary["realm"] != json!(realm) {
             return Err(format!("userSummary {vars} echoes {summary}"));
         }
-        parse_counts(summary)
+        parse_summary(summary)
     }
 
     /// The query instant a probe stands for.

@@ -32,36 +32,6 @@ async fn users_page(t: &TestServer, args: Value) -> Value {
     page
 }
 
-/// startCursor/endCursor are the first and last edges' cursors.
-#[track_caller]
-fn check_page_info(page: &Value) {
-    let cursors = cursors(page);
-    let info = &page["pageInfo"];
-    match (cursors.first(), cursors.last()) {
-        (Some(first), Some(last)) => {
-            assert_eq!(info["startCursor"], first.as_str(), "{page}");
-            assert_eq!(info["endCursor"], last.as_str(), "{page}");
-        }
-        _ => {
-            assert!(
-                info["startCursor"].is_null(),
-                "empty page has no startCursor: {page}"
-            );
-            assert!(
-                info["endCursor"].is_null(),
-                "empty page has no endCursor: {page}"
-            );
-        }
-    }
-}
-
-fn flags(page: &Value) -> (bool, bool) {
-    (
-        page["pageInfo"]["hasPreviousPage"].as_bool().unwrap(),
-        page["pageInfo"]["hasNextPage"].as_bool().unwrap(),
-    )
-}
-
 async fn create_users(t: &TestServer, n: usize) -> Vec<i64> {
     t.create_realm("acme").await;
     let mut ids = Vec::with_capacity(n);

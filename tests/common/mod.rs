@@ -13,15 +13,20 @@
 #![allow(dead_code)]
 
 mod assertions;
+mod catalog;
 mod checks;
 mod database;
 mod fixtures;
+mod paging;
 mod process;
 mod server;
+mod summary;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use {assertions::*, checks::*, database::*, process::*, server::*};
+pub use {
+    assertions::*, catalog::*, checks::*, database::*, paging::*, process::*, server::*, summary::*,
+};
 
 use std::collections::BTreeMap;
 use std::future::Future;
