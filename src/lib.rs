@@ -1,6 +1,6 @@
 //! headcount: a GraphQL gateway for user, access and license reporting.
 //!
-//! Data flows one way: HTTP → auth & limits ([`server`]) → GraphQL resolver
+//! Data flows one way: HTTP → auth & limits ([`http`]) → GraphQL resolver
 //! ([`graphql`]) → domain ([`service`]) → SeaORM → database.
 
 pub mod clock;
