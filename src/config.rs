@@ -71,6 +71,36 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub request_log: RequestLogArgs,
+}
+
+/// The API request log.
+#[derive(Debug, Clone, Args)]
+pub struct RequestLogArgs {
+    /// Days a request-log record is kept; older ones are deleted every ten
+    /// minutes, in small batches.
+    #[arg(
+        long,
+        env = "HEADCOUNT_REQUEST_LOG_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub request_log_retention_days: u32,
+
+    /// Records that may wait to be written; when the queue is full, further
+    /// records are dropped (and counted) rather than slowing requests down.
+    #[arg(long, env = "HEADCOUNT_REQUEST_LOG_QUEUE", default_value_t = 10_000)]
+    pub request_log_queue: usize,
+}
+
+impl From<&RequestLogArgs> for crate::service::requests::RequestLogConfig {
+    fn from(args: &RequestLogArgs) -> Self {
+        Self {
+            queue: args.request_log_queue,
+            retention_days: args.request_log_retention_days,
+        }
+    }
 }
 
 /// Request limits.

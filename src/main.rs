@@ -157,6 +157,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         announce_bootstrap_token(&secret, &args.data_dir, &args.listen.to_string())?;
     }
     let config = ServerConfig {
+        request_log: (&args.request_log).into(),
         cors_origins: args.cors_origins,
         limits: args.limits,
     };

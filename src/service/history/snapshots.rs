@@ -10,11 +10,11 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 use super::History;
 use super::changelog::ChangesTable;
-use crate::service::user_counts;
 use crate::service::directory::state::{decode_datasets, decode_roles};
 use crate::service::directory::{DatasetRole, UserStatus};
 use crate::service::filter::{FilterContext, UserFilter, realm_scope};
 use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
+use crate::service::user_counts;
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::{from_micros, to_micros};
 
