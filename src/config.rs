@@ -65,6 +65,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HEADCOUNT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Also serve Prometheus metrics on this address, at /metrics, without
+    /// authentication (keep it private); on --listen, /metrics needs an
+    /// ADMIN token.
+    #[arg(long, env = "HEADCOUNT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Seed demo data first when the database has no realms.
     #[arg(long)]
     pub demo: bool,

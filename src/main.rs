@@ -161,6 +161,18 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         cors_origins: args.cors_origins,
         limits: args.limits,
     };
+    if let Some(addr) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        let router = http::metrics_router(services.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router).await {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
+        tracing::info!("serving metrics on {addr}/metrics");
+    }
     let app = http::app(services, &config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -8,6 +8,7 @@ pub mod error;
 mod graphiql;
 mod graphql;
 mod media;
+mod metrics;
 mod probes;
 pub mod rate_limit;
 mod request_log;
@@ -27,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{Authenticated, Rejection};
+pub use metrics::open_router as metrics_router;
 
 use crate::config::Limits;
 use crate::graphql::{AppSchema, Documents, build_prevalidated_schema, build_schema};
@@ -77,6 +79,7 @@ pub struct App {
 /// log's writer, writing counted failed sign-ins, pruning rate-limit keys
 /// and old request-log records) on the current runtime.
 pub fn app(services: Services, config: &ServerConfig) -> App {
+    metrics::install();
     services.request_log.start(config.request_log);
     let rate_limits = Arc::new(RateLimits::new(config.limits.rate_limit_per_minute));
     let state = AppState {
@@ -91,6 +94,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         .merge(graphiql::router())
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(metrics::protected))
         .with_state(state)
         // The body is read as `Bytes`, which enforces DefaultBodyLimit with
         // 413 whether or not a Content-Length was sent.

@@ -127,6 +127,9 @@ impl RequestLog {
         if self.running.set(Running { queue, config }).is_err() {
             return;
         }
+        // Shown from the first scrape on, at 0 until something is dropped.
+        metrics::counter!("headcount_request_log_dropped_total").increment(0);
+        metrics::gauge!("headcount_request_log_queue_depth").set(0.0);
         tokio::spawn(write(self.db.clone(), receiver));
     }
 
