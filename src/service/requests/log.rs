@@ -90,6 +90,22 @@ const MAX_OPERATION_LABELS: usize = 500;
 struct OperationLabels(RwLock<HashSet<SharedString>>);
 
 impl OperationLabels {
+    /// Counts the request by operation and outcome, and its latency.
+    fn measure(&self, record: &RequestRecord) {
+        let outcome = if record.error_code.is_some() {
+            "FAILURE"
+        } else {
+            "SUCCESS"
+        };
+        let labels = [
+            metrics::Label::new("operation", self.label(&record.operation)),
+            metrics::Label::new("outcome", outcome),
+        ];
+        metrics::counter!("headcount_requests_total", labels.iter()).increment(1);
+        metrics::histogram!("headcount_request_duration_seconds", labels.iter())
+            .record(record.duration.as_secs_f64());
+    }
+
     fn label(&self, operation: &str) -> SharedString {
         if let Some(known) = self
             .0
@@ -130,7 +146,7 @@ impl RequestLog {
         // Shown from the first scrape on, at 0 until something is dropped.
         metrics::counter!("headcount_request_log_dropped_total").increment(0);
         metrics::gauge!("headcount_request_log_queue_depth").set(0.0);
-        tokio::spawn(write(self.db.clone(), receiver));
+        tokio::spawn(write(self.db.clone(), receiver, self.operations.clone()));
     }
 
     /// The time a request starts at (the injected clock).
@@ -139,25 +155,20 @@ impl RequestLog {
     }
 
     /// Queues one record, or drops it when the queue is full. Never waits.
+    ///
+    /// Its request metrics are recorded by the writer too, off the request
+    /// path; only a dropped record's are recorded here.
     pub fn record(&self, record: RequestRecord) {
         let Some(running) = self.running.get() else {
             return;
         };
-        let operation = metrics::Label::new("operation", self.operations.label(&record.operation));
-        let outcome = if record.error_code.is_some() {
-            "FAILURE"
-        } else {
-            "SUCCESS"
-        };
-        let labels = [operation, metrics::Label::new("outcome", outcome)];
-        metrics::counter!("headcount_requests_total", labels.iter()).increment(1);
-        metrics::histogram!("headcount_request_duration_seconds", labels.iter())
-            .record(record.duration.as_secs_f64());
-        if running.queue.try_send(Entry::Request(record)).is_err() {
+        if let Err(err) = running.queue.try_send(Entry::Request(record)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("headcount_request_log_dropped_total").increment(1);
+            if let Entry::Request(record) = err.into_inner() {
+                self.operations.measure(&record);
+            }
         }
-        metrics::gauge!("headcount_request_log_queue_depth").set(self.depth() as f64);
     }
 
     /// Records waiting for the writer.
@@ -222,16 +233,20 @@ impl RequestLog {
     }
 }
 
-/// The writer: takes what has queued up (at most [`BATCH`]), inserts it in
-/// one statement, answers the flushes among it, and waits for more.
-async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>) {
+/// The writer: takes what has queued up (at most [`BATCH`]), records its
+/// metrics, inserts it in one statement, answers the flushes among it, and
+/// waits for more.
+async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<OperationLabels>) {
     let mut entries = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut entries, BATCH).await > 0 {
         let mut flushes = Vec::new();
         let rows: Vec<api_request::ActiveModel> = entries
             .drain(..)
             .filter_map(|entry| match entry {
-                Entry::Request(record) => Some(row(record)),
+                Entry::Request(record) => {
+                    operations.measure(&record);
+                    Some(row(record))
+                }
                 Entry::Flush(done) => {
                     flushes.push(done);
                     None
