@@ -476,6 +476,23 @@ async fn a_full_queue_drops_rather_than_blocks(t: TestServer) {
         dropped >= SENT - 10,
         "only {dropped} of {SENT} dropped with a queue of 2"
     );
+    // The drops are a metric too (process-wide: at least this server's).
+    let scraped = t
+        .client()
+        .get(format!("{}/metrics", t.url()))
+        .bearer_auth(t.admin_secret())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metric = scraped
+        .lines()
+        .find_map(|l| l.strip_prefix("headcount_request_log_dropped_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no drop counter in {scraped}"));
+    assert!(metric >= dropped as f64, "{metric} < {dropped}");
     if t.backend() == Backend::Mysql {
         held.execute_unprepared("UNLOCK TABLES").await.unwrap();
     }
