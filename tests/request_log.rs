@@ -386,6 +386,14 @@ async fn stats_per_group_and_bucket(t: TestServer) {
             .await,
         "startDate",
     );
+    // A count per bucket and key: at most 1000 buckets in one answer.
+    let year = json!({ "start": "2024-01-01", "end": "2025-01-01", "interval": "DAY" });
+    assert_eq!(
+        data(&t.admin(STATS, year).await)["apiRequestStats"],
+        json!([])
+    );
+    let hours = json!({ "start": "2024-11-01", "end": "2025-01-01", "interval": "HOUR" });
+    assert_bad_input(&t.admin(STATS, hours).await, "interval");
 }
 
 async fn tokens_see_their_realms_requests(t: TestServer) {

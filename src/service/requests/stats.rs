@@ -7,14 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::api_request;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{EntityTrait, QueryFilter, QuerySelect};
 
 use super::{ApiRequests, in_range, visible};
-use crate::service::range::{Interval, RangeArgs};
-use crate::service::{Principal, Result, Scope};
+use crate::service::range::{Interval, RangeArgs, TimeRange};
+use crate::service::{Error, Principal, Result, Scope};
 use crate::time::from_micros;
 
 /// What the counts are per.
@@ -73,6 +73,9 @@ impl ApiRequests {
     ) -> Result<Vec<Stat>> {
         actor.require(Scope::AuditRead)?;
         let range = range.resolve(self.clock.now())?;
+        if let Some(interval) = interval {
+            check_buckets(&range, interval)?;
+        }
         let condition = visible(actor).add(in_range(&range));
         // Hours and days as integer arithmetic on the stored microseconds:
         // the same SQL on every backend (`%` is SQLite's, PostgreSQL's and
@@ -113,6 +116,32 @@ impl ApiRequests {
         };
         Ok(tally(rows, interval, group))
     }
+}
+
+/// Most buckets one answer may have (a year of days; six weeks of hours).
+pub const MAX_BUCKETS: i64 = 1000;
+
+/// BAD_USER_INPUT naming `interval` when the range holds more than
+/// [`MAX_BUCKETS`] of them: the answer has a count per bucket and key.
+fn check_buckets(range: &TimeRange, interval: Interval) -> Result<()> {
+    let approximate = match interval {
+        Interval::Hour => Duration::hours(1),
+        Interval::Day => Duration::days(1),
+        Interval::Week => Duration::weeks(1),
+        Interval::Month => Duration::days(28),
+    };
+    let span = range.end - interval.floor_utc(range.start);
+    let buckets = span.num_seconds() / approximate.num_seconds() + 1;
+    if buckets > MAX_BUCKETS {
+        return Err(Error::bad_input(
+            "interval",
+            format!(
+                "the range holds about {buckets} buckets of that interval; at most \
+                 {MAX_BUCKETS}: narrow the range or take a longer interval"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Sums rows into their buckets and keys, and each count's share of its
