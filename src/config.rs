@@ -65,12 +65,48 @@ pub struct ServeArgs {
     #[arg(long, env = "HEADCOUNT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Also serve Prometheus metrics on this address, at /metrics, without
+    /// authentication (keep it private); on --listen, /metrics needs an
+    /// ADMIN token.
+    #[arg(long, env = "HEADCOUNT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Seed demo data first when the database has no realms.
     #[arg(long)]
     pub demo: bool,
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub request_log: RequestLogArgs,
+}
+
+/// The API request log.
+#[derive(Debug, Clone, Args)]
+pub struct RequestLogArgs {
+    /// Days a request-log record is kept; older ones are deleted every ten
+    /// minutes, in small batches.
+    #[arg(
+        long,
+        env = "HEADCOUNT_REQUEST_LOG_RETENTION_DAYS",
+        default_value_t = 30
+    )]
+    pub request_log_retention_days: u32,
+
+    /// Records that may wait to be written; when the queue is full, further
+    /// records are dropped (and counted) rather than slowing requests down.
+    #[arg(long, env = "HEADCOUNT_REQUEST_LOG_QUEUE", default_value_t = 10_000)]
+    pub request_log_queue: usize,
+}
+
+impl From<&RequestLogArgs> for crate::service::requests::RequestLogConfig {
+    fn from(args: &RequestLogArgs) -> Self {
+        Self {
+            queue: args.request_log_queue,
+            retention_days: args.request_log_retention_days,
+        }
+    }
 }
 
 /// Request limits.

@@ -158,6 +158,14 @@ pub struct DbOptions {
     pub statement_timeout: Option<Duration>,
 }
 
+/// What [`Db::pool_stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 /// A connection pool to one of the three supported backends.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -234,6 +242,22 @@ impl Db {
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The pool's connections now: open, idle, and the most it opens.
+    pub fn pool_stats(&self) -> PoolStats {
+        fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolStats {
+            PoolStats {
+                size: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match self.backend() {
+            DbBackend::Postgres => of(self.conn.get_postgres_connection_pool()),
+            DbBackend::MySql => of(self.conn.get_mysql_connection_pool()),
+            _ => of(self.conn.get_sqlite_connection_pool()),
+        }
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -157,9 +157,22 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         announce_bootstrap_token(&secret, &args.data_dir, &args.listen.to_string())?;
     }
     let config = ServerConfig {
+        request_log: (&args.request_log).into(),
         cors_origins: args.cors_origins,
         limits: args.limits,
     };
+    if let Some(addr) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        let router = http::metrics_router(services.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router).await {
+                tracing::error!(error = %err, "the metrics listener stopped");
+            }
+        });
+        tracing::info!("serving metrics on {addr}/metrics");
+    }
     let app = http::app(services, &config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -35,6 +35,10 @@ struct Targets {
     token_gid: String,
     /// A token bound to no realm, beyond any bound manager's reach.
     open_token_gid: String,
+    /// An activity log event of the other realm.
+    audit_gid: String,
+    /// A request made with a token of the other realm.
+    request_gid: String,
 }
 
 /// Realm alpha's own things, used next to the targets.
@@ -86,9 +90,35 @@ async fn world(t: &TestServer) -> World {
     )
     .await;
     let change = t.changelog(b1_id).await;
-    let (beta_token, _) = t
+    let (beta_token, beta_secret) = t
         .token_named("beta-reader", &["USERS_READ"], Some(&["beta"]), None)
         .await;
+    t.gql_ok(
+        &beta_secret,
+        "query BetaProbe { viewer { name } }",
+        json!({}),
+    )
+    .await;
+    t.services().request_log.flush().await;
+    let ever = json!({ "start": "2000-01-01", "end": "2100-01-01" });
+    let audit = t
+        .admin_ok(
+            "query($start: DateTime, $end: DateTime) {
+               auditEvents(realm: \"beta\", startDate: $start, endDate: $end, first: 1) { edges { node { id } } }
+             }",
+            ever.clone(),
+        )
+        .await;
+    let request = t
+        .admin_ok(
+            "query($start: DateTime, $end: DateTime) {
+               apiRequests(operation: [\"BetaProbe\"], startDate: $start, endDate: $end) { edges { node { id realm } } }
+             }",
+            ever,
+        )
+        .await;
+    let request = &nodes(&request["apiRequests"])[0];
+    assert_eq!(request["realm"], "beta");
     let admin_token = t
         .api_token_rows()
         .await
@@ -114,6 +144,8 @@ async fn world(t: &TestServer) -> World {
             change_gid: str_of(&change[1]["id"]),
             token_gid: gid("ApiToken", beta_token.into()),
             open_token_gid: gid("ApiToken", admin_token.into()),
+            audit_gid: str_of(&nodes(&audit["auditEvents"])[0]["id"]),
+            request_gid: str_of(&request["id"]),
         },
         missing: nothing(),
     }
@@ -132,6 +164,8 @@ fn nothing() -> Targets {
         change_gid: gid("UserChange", 987_004),
         token_gid: gid("ApiToken", 987_005),
         open_token_gid: gid("ApiToken", 987_006),
+        audit_gid: gid("AuditEvent", 987_007),
+        request_gid: gid("ApiRequest", 987_008),
     }
 }
 
@@ -244,6 +278,27 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             json!({ "id": x.open_token_gid }),
             vec![x.open_token_gid.clone()],
             Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.audit_gid }),
+            vec![x.audit_gid.clone()],
+            Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.request_gid }),
+            vec![x.request_gid.clone()],
+            Null,
+        ),
+        query(
+            "auditEvents",
+            "query($r: String) { auditEvents(realm: $r) { totalCount edges { node { id } } } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
         ),
         query(
             "nodes",
@@ -633,7 +688,15 @@ async fn missing_scope_is_refused_before_any_lookup(t: TestServer) {
 }
 
 /// Fields that take neither an id nor a realm name.
-const WITHOUT_IDS: [&str; 4] = ["viewer", "apiTokens", "realms", "roles"];
+const WITHOUT_IDS: [&str; 6] = [
+    "viewer",
+    "apiTokens",
+    "realms",
+    "roles",
+    // A bound token reads its realms' requests; nothing names another's.
+    "apiRequests",
+    "apiRequestStats",
+];
 
 /// The root fields of `type <name>` in schema.graphql.
 fn root_fields(schema: &str, name: &str) -> Vec<String> {

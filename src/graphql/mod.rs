@@ -2,6 +2,7 @@
 //! call the services with the request's caller.
 
 mod access;
+mod activity;
 mod connection;
 mod documents;
 mod error;
@@ -11,6 +12,7 @@ mod inline;
 mod loaders;
 mod node;
 mod realms;
+mod requests;
 mod scalars;
 mod user_metrics;
 mod users;
@@ -31,6 +33,8 @@ pub struct Query(
     realms::RealmQuery,
     users::UserQuery,
     user_metrics::UserMetricsQuery,
+    activity::ActivityQuery,
+    requests::RequestQueryRoot,
 );
 
 #[derive(MergedObject, Default)]

@@ -3,10 +3,12 @@
 use async_graphql::{Context, ID, Interface, Object};
 
 use super::access::ApiToken;
+use super::activity::AuditEvent;
 use super::error::{ApiError, ApiResult};
 use super::history::UserChange;
 use super::ids::GlobalId;
 use super::realms::{Dataset, Realm};
+use super::requests::ApiRequest;
 use super::users::User;
 use super::{actor, services};
 
@@ -18,6 +20,8 @@ pub enum Node {
     Dataset(Dataset),
     ApiToken(ApiToken),
     UserChange(UserChange),
+    AuditEvent(AuditEvent),
+    ApiRequest(ApiRequest),
 }
 
 async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node>> {
@@ -48,6 +52,16 @@ async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node
             .change(actor, id)
             .await?
             .map(|c| Node::UserChange(UserChange(c))),
+        GlobalId::AuditEvent(id) => services
+            .audit_events
+            .get(actor, id)
+            .await?
+            .map(|e| Node::AuditEvent(AuditEvent(e))),
+        GlobalId::ApiRequest(id) => services
+            .api_requests
+            .get(actor, id)
+            .await?
+            .map(|r| Node::ApiRequest(ApiRequest(r))),
     })
 }
 

@@ -151,6 +151,9 @@ impl IntoResponse for Problem {
             .into_response();
         failure.apply_headers(&mut response);
         response
+            .extensions_mut()
+            .insert(super::request_log::ErrorCode(failure.code.to_owned()));
+        response
     }
 }
 

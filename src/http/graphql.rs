@@ -18,6 +18,7 @@ use super::auth::{Authenticated, Rejection};
 use super::error::Failure;
 use super::media::{self, GraphqlMedia};
 use super::rate_limit::Standing;
+use super::request_log::{Caller, ErrorCode, Operation};
 use crate::graphql;
 use crate::service::Error;
 
@@ -34,7 +35,20 @@ pub async fn post(
         Ok(caller) => caller,
         Err(rejected) => return failed(media, rejected.failure, rejected.standing),
     };
-    if !media::is_json_body(&headers) {
+    let who = Caller::of(&caller.principal);
+    let mut response = post_as(&state, &headers, media, caller, &body).await;
+    response.extensions_mut().insert(who);
+    response
+}
+
+async fn post_as(
+    state: &AppState,
+    headers: &HeaderMap,
+    media: GraphqlMedia,
+    caller: Authenticated,
+    body: &[u8],
+) -> Response {
+    if !media::is_json_body(headers) {
         let failure = transport(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type",
@@ -42,12 +56,12 @@ pub async fn post(
         );
         return failed(media, failure, caller.standing);
     }
-    match serde_json::from_slice::<async_graphql::Request>(&body) {
+    match serde_json::from_slice::<async_graphql::Request>(body) {
         Ok(request) if request.query.trim().is_empty() => {
             let failure = Error::bad_input("query", "the request has no query document");
             failed(media, failure.into(), caller.standing)
         }
-        Ok(request) => execute(&state, caller, request, media, false).await,
+        Ok(request) => execute(state, caller, request, media, false).await,
         Err(err) => {
             let failure = Error::bad_input(
                 "body",
@@ -81,17 +95,19 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
         Ok(caller) => caller,
         Err(rejected) => return failed(media, rejected.failure, rejected.standing),
     };
-    let params = match Query::<GetParams>::try_from_uri(&parts.uri) {
-        Ok(Query(params)) => params,
+    let who = Caller::of(&caller.principal);
+    let mut response = match Query::<GetParams>::try_from_uri(&parts.uri) {
+        Ok(Query(params)) => match from_params(params) {
+            Ok(request) => execute(&state, caller, request, media, true).await,
+            Err(err) => failed(media, err.into(), caller.standing),
+        },
         Err(err) => {
             let failure = Error::bad_input("query", format!("a malformed query string: {err}"));
-            return failed(media, failure.into(), caller.standing);
+            failed(media, failure.into(), caller.standing)
         }
     };
-    match from_params(params) {
-        Ok(request) => execute(&state, caller, request, media, true).await,
-        Err(err) => failed(media, err.into(), caller.standing),
-    }
+    response.extensions_mut().insert(who);
+    response
 }
 
 fn from_params(params: GetParams) -> Result<async_graphql::Request, Error> {
@@ -151,10 +167,46 @@ async fn execute(
     } else {
         &state.schema
     };
+    let operation = Operation(operation_name(&mut request));
     let request = graphql::prepare(request, &state.services, caller.principal);
     let response = schema.execute(request).await;
     state.documents.record(attached, &response);
-    render(media, graphql::finish(response), caller.standing)
+    let response = graphql::finish(response);
+    let code = first_code(&response);
+    let mut rendered = render(media, response, caller.standing);
+    rendered.extensions_mut().insert(operation);
+    if let Some(code) = code {
+        rendered.extensions_mut().insert(code);
+    }
+    rendered
+}
+
+/// The operation's name: the one asked for, else the document's only named
+/// operation, else `anonymous`.
+fn operation_name(request: &mut async_graphql::Request) -> String {
+    if let Some(name) = &request.operation_name {
+        return name.clone();
+    }
+    let named = match request.parsed_query() {
+        Ok(document) => match &document.operations {
+            DocumentOperations::Multiple(ops) if ops.len() == 1 => {
+                ops.keys().next().map(|name| name.to_string())
+            }
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    named.unwrap_or_else(|| "anonymous".to_owned())
+}
+
+/// The first error's code (every error has one after `finish`).
+fn first_code(response: &async_graphql::Response) -> Option<ErrorCode> {
+    let error = response.errors.first()?;
+    let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+        Some(async_graphql::Value::String(code)) => code.clone(),
+        _ => "INTERNAL_SERVER_ERROR".to_owned(),
+    };
+    Some(ErrorCode(code))
 }
 
 /// True when the operation the request selects is a mutation. A document
@@ -230,6 +282,9 @@ fn failed(media: GraphqlMedia, failure: Failure, standing: Option<Standing>) -> 
     )
         .into_response();
     failure.apply_headers(&mut response);
+    response
+        .extensions_mut()
+        .insert(ErrorCode(failure.code.to_owned()));
     response
 }
 

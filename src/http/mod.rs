@@ -8,8 +8,10 @@ pub mod error;
 mod graphiql;
 mod graphql;
 mod media;
+mod metrics;
 mod probes;
 pub mod rate_limit;
+mod request_log;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,10 +28,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{Authenticated, Rejection};
+pub use metrics::open_router as metrics_router;
 
 use crate::config::Limits;
 use crate::graphql::{AppSchema, Documents, build_prevalidated_schema, build_schema};
 use crate::service::Services;
+use crate::service::requests::RequestLogConfig;
 use rate_limit::RateLimits;
 
 /// What the router needs beyond the services.
@@ -38,6 +42,7 @@ pub struct ServerConfig {
     /// Browser origins allowed by CORS; empty allows none.
     pub cors_origins: Vec<String>,
     pub limits: Limits,
+    pub request_log: RequestLogConfig,
 }
 
 /// Memory for parsed query documents (see [`Documents`]).
@@ -47,6 +52,9 @@ const DOCUMENT_CACHE_BYTES: usize = 16 << 20;
 /// forgotten.
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often request-log records past their retention are deleted.
+const PRUNE_REQUESTS_EVERY: Duration = Duration::from_secs(600);
 
 /// What every handler reaches.
 #[derive(Clone)]
@@ -67,9 +75,12 @@ pub struct App {
     housekeeping: JoinHandle<()>,
 }
 
-/// The whole HTTP application. Starts its background work (writing counted
-/// failed sign-ins, pruning rate-limit keys) on the current runtime.
+/// The whole HTTP application. Starts its background work (the request
+/// log's writer, writing counted failed sign-ins, pruning rate-limit keys
+/// and old request-log records) on the current runtime.
 pub fn app(services: Services, config: &ServerConfig) -> App {
+    metrics::install();
+    services.request_log.start(config.request_log);
     let rate_limits = Arc::new(RateLimits::new(config.limits.rate_limit_per_minute));
     let state = AppState {
         schema: build_schema(services.clone(), &config.limits),
@@ -83,6 +94,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         .merge(graphiql::router())
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(metrics::protected))
         .with_state(state)
         // The body is read as `Bytes`, which enforces DefaultBodyLimit with
         // 413 whether or not a Content-Length was sent.
@@ -92,6 +104,10 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
             Duration::from_secs(config.limits.request_timeout_secs),
         ))
         .layer(cors(&config.cors_origins))
+        .layer(middleware::from_fn_with_state(
+            services.request_log.clone(),
+            request_log::record,
+        ))
         .layer(middleware::from_fn(access_log::access_log));
     let housekeeping = tokio::spawn(housekeeping(services.clone(), rate_limits));
     App {
@@ -104,6 +120,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
 async fn housekeeping(services: Services, rate_limits: Arc<RateLimits>) {
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     let mut prune = tokio::time::interval(PRUNE_EVERY);
+    let mut prune_requests = tokio::time::interval(PRUNE_REQUESTS_EVERY);
     loop {
         tokio::select! {
             _ = flush.tick() => {
@@ -112,12 +129,17 @@ async fn housekeeping(services: Services, rate_limits: Arc<RateLimits>) {
                 }
             }
             _ = prune.tick() => rate_limits.prune(),
+            _ = prune_requests.tick() => {
+                if let Err(err) = services.request_log.prune().await {
+                    tracing::warn!(error = %err, "could not prune the request log; will retry");
+                }
+            }
         }
     }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests and
-/// writes the failed sign-ins counted so far.
+/// writes the failed sign-ins counted so far and the queued request log.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
@@ -138,6 +160,7 @@ pub async fn serve(
     if let Err(err) = services.sign_in_failures.flush().await {
         tracing::warn!(error = %err, "could not record failed sign-ins at shutdown");
     }
+    services.request_log.flush().await;
     served
 }
 

@@ -5,13 +5,13 @@
 use chrono::{DateTime, Utc};
 use entity::audit_event;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Principal, Result};
 use crate::time::to_micros;
 
 /// Something an event is about.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resource {
     #[serde(rename = "type")]
     pub kind: String,

@@ -20,6 +20,21 @@ pub const MAX_FILTER_DEPTH: usize = 5;
 /// to the expression the database parses (SQLite stops at a depth of 1000).
 pub const MAX_FILTER_BRANCHES: usize = 100;
 
+/// BAD_USER_INPUT naming `field` when a list argument (the activity and
+/// request logs' filters) holds more than [`MAX_FILTER_VALUES`] values.
+pub fn check_list<T>(values: Option<&[T]>, field: &str) -> Result<()> {
+    match values {
+        Some(v) if v.len() > MAX_FILTER_VALUES => Err(Error::bad_input(
+            field,
+            format!(
+                "{field} holds {} values; at most {MAX_FILTER_VALUES}",
+                v.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     pub user_id: Option<Vec<i32>>,

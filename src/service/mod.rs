@@ -3,12 +3,15 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod audit_events;
 pub mod auth;
 pub mod directory;
 mod error;
 pub mod filter;
 pub mod history;
 pub mod page;
+pub mod range;
+pub mod requests;
 pub mod sign_in_failures;
 pub mod tz;
 pub mod user_counts;
@@ -30,6 +33,10 @@ pub struct Services {
     pub history: history::History,
     pub api_tokens: api_tokens::ApiTokens,
     pub sign_in_failures: sign_in_failures::SignInFailures,
+    pub audit_events: audit_events::AuditEvents,
+    pub api_requests: requests::ApiRequests,
+    /// Records nothing until the HTTP edge starts it.
+    pub request_log: requests::RequestLog,
 }
 
 impl Services {
@@ -47,6 +54,9 @@ impl Services {
             history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
+            audit_events: audit_events::AuditEvents::new(db.clone(), clock.clone()),
+            api_requests: requests::ApiRequests::new(db.clone(), clock.clone()),
+            request_log: requests::RequestLog::new(db.clone(), clock.clone()),
             db,
             clock,
         })

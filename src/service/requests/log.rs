@@ -1,0 +1,287 @@
+//! Writing the request log off the request path: a request hands its record
+//! to a bounded queue ([`RequestLog::record`], one `try_send`), and one writer
+//! task inserts what has queued up in batches. When the queue is full the
+//! record is dropped and counted: the log never slows a request down.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::api_request;
+use metrics::SharedString;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::service::Result;
+use crate::time::to_micros;
+
+/// Most rows one insert writes.
+const BATCH: usize = 500;
+
+/// Most rows one pruning statement deletes, so that pruning a large backlog
+/// never holds locks for long.
+pub const PRUNE_BATCH: u64 = 1000;
+
+/// How the log is run (`serve`'s flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLogConfig {
+    /// Records that may wait for the writer; more are dropped.
+    pub queue: usize,
+    /// Days a record is kept.
+    pub retention_days: u32,
+}
+
+impl Default for RequestLogConfig {
+    fn default() -> Self {
+        Self {
+            queue: 10_000,
+            retention_days: 30,
+        }
+    }
+}
+
+/// One request served, as the HTTP edge saw it.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub at: DateTime<Utc>,
+    pub operation: String,
+    /// The first error's code, None on success.
+    pub error_code: Option<String>,
+    pub duration: Duration,
+    pub token_id: Option<i32>,
+    pub token_name: Option<String>,
+    pub realm: Option<String>,
+    /// Already anonymised.
+    pub ip_address: Option<String>,
+}
+
+enum Entry {
+    Request(RequestRecord),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+struct Running {
+    queue: mpsc::Sender<Entry>,
+    config: RequestLogConfig,
+}
+
+/// The request log's queue. Cheap to clone; records nothing until started.
+#[derive(Clone)]
+pub struct RequestLog {
+    db: Db,
+    clock: SharedClock,
+    running: Arc<OnceLock<Running>>,
+    dropped: Arc<AtomicU64>,
+    operations: Arc<OperationLabels>,
+}
+
+/// Most distinct operation names the metrics label: clients choose the
+/// names, and each name is a series of its own in every scrape.
+const MAX_OPERATION_LABELS: usize = 500;
+
+/// Operation names as metric labels: the first [`MAX_OPERATION_LABELS`]
+/// seen, then `other`.
+#[derive(Default)]
+struct OperationLabels(RwLock<HashSet<SharedString>>);
+
+impl OperationLabels {
+    /// Counts the request by operation and outcome, and its latency.
+    fn measure(&self, record: &RequestRecord) {
+        let outcome = if record.error_code.is_some() {
+            "FAILURE"
+        } else {
+            "SUCCESS"
+        };
+        let labels = [
+            metrics::Label::new("operation", self.label(&record.operation)),
+            metrics::Label::new("outcome", outcome),
+        ];
+        metrics::counter!("headcount_requests_total", labels.iter()).increment(1);
+        metrics::histogram!("headcount_request_duration_seconds", labels.iter())
+            .record(record.duration.as_secs_f64());
+    }
+
+    fn label(&self, operation: &str) -> SharedString {
+        if let Some(known) = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(operation)
+        {
+            return known.clone();
+        }
+        let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= MAX_OPERATION_LABELS {
+            return SharedString::const_str("other");
+        }
+        let label = SharedString::from(operation.to_owned());
+        known.insert(label.clone());
+        label
+    }
+}
+
+impl RequestLog {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self {
+            db,
+            clock,
+            running: Arc::default(),
+            dropped: Arc::default(),
+            operations: Arc::default(),
+        }
+    }
+
+    /// Starts the writer task on the current runtime (once; later calls do
+    /// nothing).
+    pub fn start(&self, config: RequestLogConfig) {
+        let (queue, receiver) = mpsc::channel(config.queue.max(1));
+        if self.running.set(Running { queue, config }).is_err() {
+            return;
+        }
+        // Shown from the first scrape on, at 0 until something is dropped.
+        metrics::counter!("headcount_request_log_dropped_total").increment(0);
+        metrics::gauge!("headcount_request_log_queue_depth").set(0.0);
+        tokio::spawn(write(self.db.clone(), receiver, self.operations.clone()));
+    }
+
+    /// The time a request starts at (the injected clock).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Queues one record, or drops it when the queue is full. Never waits.
+    ///
+    /// Its request metrics are recorded by the writer too, off the request
+    /// path; only a dropped record's are recorded here.
+    pub fn record(&self, record: RequestRecord) {
+        let Some(running) = self.running.get() else {
+            return;
+        };
+        if let Err(err) = running.queue.try_send(Entry::Request(record)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("headcount_request_log_dropped_total").increment(1);
+            if let Entry::Request(record) = err.into_inner() {
+                self.operations.measure(&record);
+            }
+        }
+    }
+
+    /// Records waiting for the writer.
+    pub fn depth(&self) -> usize {
+        self.running
+            .get()
+            .map_or(0, |r| r.queue.max_capacity() - r.queue.capacity())
+    }
+
+    /// Records dropped because the queue was full, since the start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every record queued before this call is written (at
+    /// shutdown, and for tests, which read the log right after a request).
+    pub async fn flush(&self) {
+        let Some(running) = self.running.get() else {
+            return;
+        };
+        let (done, written) = oneshot::channel();
+        if running.queue.send(Entry::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    /// Deletes records older than the retention period, [`PRUNE_BATCH`] at
+    /// a time; returns how many.
+    pub async fn prune(&self) -> Result<u64> {
+        let Some(running) = self.running.get() else {
+            return Ok(0);
+        };
+        let keep = chrono::Duration::days(running.config.retention_days.into());
+        let cutoff = to_micros(self.clock.now() - keep);
+        let db = self.db.conn();
+        let mut deleted = 0;
+        loop {
+            let ids: Vec<i64> = api_request::Entity::find()
+                .select_only()
+                .column(api_request::Column::Id)
+                .filter(api_request::Column::OccurredAt.lt(cutoff))
+                .order_by_asc(api_request::Column::Id)
+                .limit(PRUNE_BATCH)
+                .into_tuple()
+                .all(db)
+                .await?;
+            if ids.is_empty() {
+                return Ok(deleted);
+            }
+            let n = ids.len() as u64;
+            deleted += api_request::Entity::delete_many()
+                .filter(api_request::Column::Id.is_in(ids))
+                .exec(db)
+                .await?
+                .rows_affected;
+            if n < PRUNE_BATCH {
+                return Ok(deleted);
+            }
+            // Let requests and the writer in between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// The writer: takes what has queued up (at most [`BATCH`]), records its
+/// metrics, inserts it in one statement, answers the flushes among it, and
+/// waits for more.
+async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<OperationLabels>) {
+    let mut entries = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut entries, BATCH).await > 0 {
+        let mut flushes = Vec::new();
+        let rows: Vec<api_request::ActiveModel> = entries
+            .drain(..)
+            .filter_map(|entry| match entry {
+                Entry::Request(record) => {
+                    operations.measure(&record);
+                    Some(row(record))
+                }
+                Entry::Flush(done) => {
+                    flushes.push(done);
+                    None
+                }
+            })
+            .collect();
+        metrics::gauge!("headcount_request_log_queue_depth")
+            .set((receiver.max_capacity() - receiver.capacity()) as f64);
+        if !rows.is_empty() {
+            let n = rows.len() as u64;
+            match api_request::Entity::insert_many(rows).exec(db.conn()).await {
+                Ok(_) => metrics::counter!("headcount_request_log_written_total").increment(n),
+                Err(err) => {
+                    tracing::warn!(error = %err, rows = n, "could not write to the request log");
+                    metrics::counter!("headcount_request_log_failed_total").increment(n);
+                }
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn row(record: RequestRecord) -> api_request::ActiveModel {
+    api_request::ActiveModel {
+        occurred_at: Set(to_micros(record.at)),
+        operation: Set(record.operation),
+        success: Set(record.error_code.is_none()),
+        error_code: Set(record.error_code),
+        duration_micros: Set(i64::try_from(record.duration.as_micros()).unwrap_or(i64::MAX)),
+        token_id: Set(record.token_id),
+        token_name: Set(record.token_name),
+        realm: Set(record.realm),
+        ip_address: Set(record.ip_address),
+        ..Default::default()
+    }
+}
