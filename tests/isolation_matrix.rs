@@ -35,6 +35,8 @@ struct Targets {
     token_gid: String,
     /// A token bound to no realm, beyond any bound manager's reach.
     open_token_gid: String,
+    /// A report job asked for by a token bound to the other realm.
+    report_gid: String,
 }
 
 /// Realm alpha's own things, used next to the targets.
@@ -89,6 +91,32 @@ async fn world(t: &TestServer) -> World {
     let (beta_token, _) = t
         .token_named("beta-reader", &["USERS_READ"], Some(&["beta"]), None)
         .await;
+    let beta_reporter = t
+        .token(&["REPORTS_CREATE", "CHANGELOG_READ"], Some(&["beta"]))
+        .await;
+    let report = t
+        .gql_ok(
+            &beta_reporter,
+            "mutation { generateChangelogReport(input: {}) { id } }",
+            json!({}),
+        )
+        .await;
+    // Let the server's worker finish it, so that nothing changes while the
+    // cases compare.
+    let report_id = report["generateChangelogReport"]["id"].clone();
+    for _ in 0..600 {
+        let job = t
+            .gql_ok(
+                &beta_reporter,
+                "query($id: ID!) { reportJob(id: $id) { status } }",
+                json!({ "id": report_id }),
+            )
+            .await;
+        if job["reportJob"]["status"] == "SUCCESS" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let admin_token = t
         .api_token_rows()
         .await
@@ -114,6 +142,7 @@ async fn world(t: &TestServer) -> World {
             change_gid: str_of(&change[1]["id"]),
             token_gid: gid("ApiToken", beta_token.into()),
             open_token_gid: gid("ApiToken", admin_token.into()),
+            report_gid: str_of(&report["generateChangelogReport"]["id"]),
         },
         missing: nothing(),
     }
@@ -132,6 +161,7 @@ fn nothing() -> Targets {
         change_gid: gid("UserChange", 987_004),
         token_gid: gid("ApiToken", 987_005),
         open_token_gid: gid("ApiToken", 987_006),
+        report_gid: gid("ReportJob", 987_007),
     }
 }
 
@@ -347,6 +377,36 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             ));
         }
     }
+    cases.extend([
+        query(
+            "reportJob",
+            "query($id: ID!) { reportJob(id: $id) { id status } }",
+            json!({ "id": x.report_gid }),
+            vec![x.report_gid.clone()],
+            Null,
+        ),
+        mutation(
+            "cancelReportJob",
+            "mutation($id: ID!) { cancelReportJob(id: $id) { id status } }",
+            json!({ "id": x.report_gid }),
+            vec![x.report_gid.clone()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "generateChangelogReport",
+            "mutation($r: String!) { generateChangelogReport(input: {filter: {realm: [$r]}}) { id } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "generateSnapshotReport",
+            "mutation($r: String!) { generateSnapshotReport(input: {filter: {realm: [$r]}}) { id } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+    ]);
     let token = "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { id } } }";
     let revoke = "mutation($id: ID!) { revokeApiToken(id: $id) { id revokedAt } }";
     cases.extend([
@@ -633,7 +693,7 @@ async fn missing_scope_is_refused_before_any_lookup(t: TestServer) {
 }
 
 /// Fields that take neither an id nor a realm name.
-const WITHOUT_IDS: [&str; 4] = ["viewer", "apiTokens", "realms", "roles"];
+const WITHOUT_IDS: [&str; 5] = ["viewer", "apiTokens", "realms", "roles", "reportJobs"];
 
 /// The root fields of `type <name>` in schema.graphql.
 fn root_fields(schema: &str, name: &str) -> Vec<String> {

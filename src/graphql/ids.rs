@@ -13,6 +13,7 @@ pub enum GlobalId {
     Dataset(i32),
     ApiToken(i32),
     UserChange(i64),
+    ReportJob(i64),
 }
 
 impl GlobalId {
@@ -23,6 +24,7 @@ impl GlobalId {
             GlobalId::Dataset(id) => format!("Dataset:{id}"),
             GlobalId::ApiToken(id) => format!("ApiToken:{id}"),
             GlobalId::UserChange(id) => format!("UserChange:{id}"),
+            GlobalId::ReportJob(id) => format!("ReportJob:{id}"),
         };
         ID(URL_SAFE_NO_PAD.encode(raw))
     }
@@ -40,6 +42,7 @@ impl GlobalId {
             "Dataset" => GlobalId::Dataset(small()?),
             "ApiToken" => GlobalId::ApiToken(small()?),
             "UserChange" => GlobalId::UserChange(key.parse().map_err(|_| malformed())?),
+            "ReportJob" => GlobalId::ReportJob(key.parse().map_err(|_| malformed())?),
             _ => return Err(malformed()),
         })
     }

@@ -11,6 +11,7 @@ mod inline;
 mod loaders;
 mod node;
 mod realms;
+mod reports;
 mod scalars;
 mod user_metrics;
 mod users;
@@ -31,6 +32,7 @@ pub struct Query(
     realms::RealmQuery,
     users::UserQuery,
     user_metrics::UserMetricsQuery,
+    reports::ReportQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct Mutation(
     access::AccessMutation,
     realms::RealmMutation,
     users::UserMutation,
+    reports::ReportMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -71,6 +74,14 @@ pub fn build_prevalidated_schema(services: Services, limits: &Limits) -> AppSche
     executable(services, limits)
         .validation_mode(async_graphql::ValidationMode::Fast)
         .finish()
+}
+
+/// The job id inside a report job's global id.
+pub fn report_job_id(id: &str) -> Option<i64> {
+    match ids::GlobalId::decode(id, "id") {
+        Ok(ids::GlobalId::ReportJob(id)) => Some(id),
+        _ => None,
+    }
 }
 
 /// The schema's SDL; `schema.graphql` is exactly this.

@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::history::UserChange;
 use super::ids::GlobalId;
 use super::realms::{Dataset, Realm};
+use super::reports::ReportJob;
 use super::users::User;
 use super::{actor, services};
 
@@ -18,6 +19,7 @@ pub enum Node {
     Dataset(Dataset),
     ApiToken(ApiToken),
     UserChange(UserChange),
+    ReportJob(ReportJob),
 }
 
 async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node>> {
@@ -48,6 +50,11 @@ async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node
             .change(actor, id)
             .await?
             .map(|c| Node::UserChange(UserChange(c))),
+        GlobalId::ReportJob(id) => services
+            .reports
+            .get(actor, id)
+            .await?
+            .map(|j| Node::ReportJob(ReportJob(j))),
     })
 }
 

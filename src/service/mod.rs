@@ -9,6 +9,7 @@ mod error;
 pub mod filter;
 pub mod history;
 pub mod page;
+pub mod reports;
 pub mod sign_in_failures;
 pub mod tz;
 pub mod user_counts;
@@ -29,6 +30,7 @@ pub struct Services {
     pub directory: directory::Directory,
     pub history: history::History,
     pub api_tokens: api_tokens::ApiTokens,
+    pub reports: reports::Reports,
     pub sign_in_failures: sign_in_failures::SignInFailures,
 }
 
@@ -46,6 +48,11 @@ impl Services {
             ),
             history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
+            reports: reports::Reports::new(
+                db.clone(),
+                clock.clone(),
+                reports::ReportSettings::default(),
+            ),
             sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
             db,
             clock,
