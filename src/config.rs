@@ -80,6 +80,35 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub request_log: RequestLogArgs,
+
+    #[command(flatten)]
+    pub reports: ReportArgs,
+}
+
+/// Report jobs.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Report workers in this process (0: queue and serve downloads only).
+    #[arg(long, env = "HEADCOUNT_REPORT_WORKERS", default_value_t = 2)]
+    pub report_workers: usize,
+
+    /// Days a finished report file is kept before it is deleted.
+    #[arg(long, env = "HEADCOUNT_REPORT_RETENTION_DAYS", default_value_t = 7)]
+    pub report_retention_days: u32,
+
+    /// Unfinished report jobs one API token may have at once.
+    #[arg(long, env = "HEADCOUNT_REPORT_MAX_UNFINISHED", default_value_t = 10)]
+    pub report_max_unfinished: u64,
+
+    /// Seconds a worker's claim on a job lasts without renewal; a job whose
+    /// worker died runs again after this.
+    #[arg(long, env = "HEADCOUNT_REPORT_LEASE_SECS", default_value_t = 60)]
+    pub report_lease_secs: u32,
+
+    /// The URL clients reach this server at, for signed download links
+    /// (default: http://LISTEN).
+    #[arg(long, env = "HEADCOUNT_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The API request log.

@@ -11,7 +11,9 @@ use headcount::config::{Cli, Command, LogFormat, ServeArgs, TokenCommand, TokenC
 use headcount::db::{Db, DbOptions};
 use headcount::graphql::{parse_datetime, schema_sdl};
 use headcount::http::{self, ServerConfig};
+use headcount::jobs::ReportStore;
 use headcount::service::api_tokens::NewApiToken;
+use headcount::service::reports::{ReportSettings, Reports};
 use headcount::service::{Principal, Scope, Services};
 use tracing_subscriber::EnvFilter;
 
@@ -152,7 +154,22 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
     let db = Db::connect(database_url, options)
         .await
         .with_context(|| format!("cannot connect to the database at {database_url}"))?;
-    let services = services(db).await?;
+    let mut services = services(db).await?;
+    let reports = &args.reports;
+    services.reports = Reports::new(
+        services.db.clone(),
+        services.clock.clone(),
+        ReportSettings {
+            max_unfinished: reports.report_max_unfinished,
+            retention: chrono::Duration::days(reports.report_retention_days.into()),
+            lease: chrono::Duration::seconds(reports.report_lease_secs.into()),
+            public_url: reports
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.listen)),
+        },
+    );
+    let report_store = ReportStore::local(&args.data_dir.join("reports"))?;
     if let Some((_, secret)) = services.api_tokens.bootstrap().await? {
         announce_bootstrap_token(&secret, &args.data_dir, &args.listen.to_string())?;
     }
@@ -160,6 +177,8 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         request_log: (&args.request_log).into(),
         cors_origins: args.cors_origins,
         limits: args.limits,
+        report_workers: reports.report_workers,
+        report_store: Some(report_store),
     };
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -39,6 +39,8 @@ struct Targets {
     audit_gid: String,
     /// A request made with a token of the other realm.
     request_gid: String,
+    /// A report job asked for by a token bound to the other realm.
+    report_gid: String,
 }
 
 /// Realm alpha's own things, used next to the targets.
@@ -119,6 +121,32 @@ async fn world(t: &TestServer) -> World {
         .await;
     let request = &nodes(&request["apiRequests"])[0];
     assert_eq!(request["realm"], "beta");
+    let beta_reporter = t
+        .token(&["REPORTS_CREATE", "CHANGELOG_READ"], Some(&["beta"]))
+        .await;
+    let report = t
+        .gql_ok(
+            &beta_reporter,
+            "mutation { generateChangelogReport(input: {}) { id } }",
+            json!({}),
+        )
+        .await;
+    // Let the server's worker finish it, so that nothing changes while the
+    // cases compare.
+    let report_id = report["generateChangelogReport"]["id"].clone();
+    for _ in 0..600 {
+        let job = t
+            .gql_ok(
+                &beta_reporter,
+                "query($id: ID!) { reportJob(id: $id) { status } }",
+                json!({ "id": report_id }),
+            )
+            .await;
+        if job["reportJob"]["status"] == "SUCCESS" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let admin_token = t
         .api_token_rows()
         .await
@@ -146,6 +174,7 @@ async fn world(t: &TestServer) -> World {
             open_token_gid: gid("ApiToken", admin_token.into()),
             audit_gid: str_of(&nodes(&audit["auditEvents"])[0]["id"]),
             request_gid: str_of(&request["id"]),
+            report_gid: str_of(&report["generateChangelogReport"]["id"]),
         },
         missing: nothing(),
     }
@@ -166,6 +195,7 @@ fn nothing() -> Targets {
         open_token_gid: gid("ApiToken", 987_006),
         audit_gid: gid("AuditEvent", 987_007),
         request_gid: gid("ApiRequest", 987_008),
+        report_gid: gid("ReportJob", 987_009),
     }
 }
 
@@ -402,6 +432,36 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             ));
         }
     }
+    cases.extend([
+        query(
+            "reportJob",
+            "query($id: ID!) { reportJob(id: $id) { id status } }",
+            json!({ "id": x.report_gid }),
+            vec![x.report_gid.clone()],
+            Null,
+        ),
+        mutation(
+            "cancelReportJob",
+            "mutation($id: ID!) { cancelReportJob(id: $id) { id status } }",
+            json!({ "id": x.report_gid }),
+            vec![x.report_gid.clone()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "generateChangelogReport",
+            "mutation($r: String!) { generateChangelogReport(input: {filter: {realm: [$r]}}) { id } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "generateSnapshotReport",
+            "mutation($r: String!) { generateSnapshotReport(input: {filter: {realm: [$r]}}) { id } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+    ]);
     let token = "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { id } } }";
     let revoke = "mutation($id: ID!) { revokeApiToken(id: $id) { id revokedAt } }";
     cases.extend([
@@ -688,7 +748,7 @@ async fn missing_scope_is_refused_before_any_lookup(t: TestServer) {
 }
 
 /// Fields that take neither an id nor a realm name.
-const WITHOUT_IDS: [&str; 6] = [
+const WITHOUT_IDS: [&str; 7] = [
     "viewer",
     "apiTokens",
     "realms",
@@ -696,6 +756,7 @@ const WITHOUT_IDS: [&str; 6] = [
     // A bound token reads its realms' requests; nothing names another's.
     "apiRequests",
     "apiRequestStats",
+    "reportJobs",
 ];
 
 /// The root fields of `type <name>` in schema.graphql.

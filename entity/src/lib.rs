@@ -9,6 +9,8 @@ pub mod api_token;
 pub mod audit_event;
 pub mod dataset;
 pub mod realm;
+pub mod report_job;
+pub mod report_key;
 pub mod role;
 pub mod user;
 pub mod user_change;

@@ -13,6 +13,7 @@ mod m20261122_000007_create_api_tokens;
 mod m20261122_000008_create_user_count_days;
 mod m20261203_000001_index_user_changes_realm;
 mod m20261203_200001_create_api_requests;
+mod m20261203_400001_create_report_jobs;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_create_user_count_days::Migration),
             Box::new(m20261203_000001_index_user_changes_realm::Migration),
             Box::new(m20261203_200001_create_api_requests::Migration),
+            Box::new(m20261203_400001_create_report_jobs::Migration),
         ]
     }
 }

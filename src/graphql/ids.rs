@@ -15,6 +15,7 @@ pub enum GlobalId {
     UserChange(i64),
     AuditEvent(i64),
     ApiRequest(i64),
+    ReportJob(i64),
 }
 
 impl GlobalId {
@@ -27,6 +28,7 @@ impl GlobalId {
             GlobalId::UserChange(id) => format!("UserChange:{id}"),
             GlobalId::AuditEvent(id) => format!("AuditEvent:{id}"),
             GlobalId::ApiRequest(id) => format!("ApiRequest:{id}"),
+            GlobalId::ReportJob(id) => format!("ReportJob:{id}"),
         };
         ID(URL_SAFE_NO_PAD.encode(raw))
     }
@@ -46,6 +48,7 @@ impl GlobalId {
             "UserChange" => GlobalId::UserChange(key.parse().map_err(|_| malformed())?),
             "AuditEvent" => GlobalId::AuditEvent(key.parse().map_err(|_| malformed())?),
             "ApiRequest" => GlobalId::ApiRequest(key.parse().map_err(|_| malformed())?),
+            "ReportJob" => GlobalId::ReportJob(key.parse().map_err(|_| malformed())?),
             _ => return Err(malformed()),
         })
     }

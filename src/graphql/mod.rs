@@ -12,6 +12,7 @@ mod inline;
 mod loaders;
 mod node;
 mod realms;
+mod reports;
 mod requests;
 mod scalars;
 mod user_metrics;
@@ -35,6 +36,7 @@ pub struct Query(
     user_metrics::UserMetricsQuery,
     activity::ActivityQuery,
     requests::RequestQueryRoot,
+    reports::ReportQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -42,6 +44,7 @@ pub struct Mutation(
     access::AccessMutation,
     realms::RealmMutation,
     users::UserMutation,
+    reports::ReportMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -75,6 +78,14 @@ pub fn build_prevalidated_schema(services: Services, limits: &Limits) -> AppSche
     executable(services, limits)
         .validation_mode(async_graphql::ValidationMode::Fast)
         .finish()
+}
+
+/// The job id inside a report job's global id.
+pub fn report_job_id(id: &str) -> Option<i64> {
+    match ids::GlobalId::decode(id, "id") {
+        Ok(ids::GlobalId::ReportJob(id)) => Some(id),
+        _ => None,
+    }
 }
 
 /// The schema's SDL; `schema.graphql` is exactly this.

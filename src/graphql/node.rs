@@ -8,6 +8,7 @@ use super::error::{ApiError, ApiResult};
 use super::history::UserChange;
 use super::ids::GlobalId;
 use super::realms::{Dataset, Realm};
+use super::reports::ReportJob;
 use super::requests::ApiRequest;
 use super::users::User;
 use super::{actor, services};
@@ -22,6 +23,7 @@ pub enum Node {
     UserChange(UserChange),
     AuditEvent(AuditEvent),
     ApiRequest(ApiRequest),
+    ReportJob(ReportJob),
 }
 
 async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node>> {
@@ -62,6 +64,11 @@ async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node
             .get(actor, id)
             .await?
             .map(|r| Node::ApiRequest(ApiRequest(r))),
+        GlobalId::ReportJob(id) => services
+            .reports
+            .get(actor, id)
+            .await?
+            .map(|j| Node::ReportJob(ReportJob(j))),
     })
 }
 

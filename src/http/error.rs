@@ -49,6 +49,7 @@ impl From<Error> for Failure {
             },
             Error::NotFound(message) => Failure::new("NOT_FOUND", StatusCode::NOT_FOUND, message),
             Error::Forbidden(message) => Failure::new("FORBIDDEN", StatusCode::FORBIDDEN, message),
+            Error::Gone(message) => Failure::new("GONE", StatusCode::GONE, message),
             Error::Unauthenticated(message) => {
                 Failure::new("UNAUTHENTICATED", StatusCode::UNAUTHORIZED, message)
             }

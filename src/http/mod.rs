@@ -11,6 +11,7 @@ mod media;
 mod metrics;
 mod probes;
 pub mod rate_limit;
+mod reports;
 mod request_log;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::routing::get;
 use tokio::task::JoinHandle;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
@@ -32,17 +34,34 @@ pub use metrics::open_router as metrics_router;
 
 use crate::config::Limits;
 use crate::graphql::{AppSchema, Documents, build_prevalidated_schema, build_schema};
+use crate::jobs::{self, ReportStore, Workers};
 use crate::service::Services;
 use crate::service::requests::RequestLogConfig;
 use rate_limit::RateLimits;
 
 /// What the router needs beyond the services.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Browser origins allowed by CORS; empty allows none.
     pub cors_origins: Vec<String>,
     pub limits: Limits,
     pub request_log: RequestLogConfig,
+    /// Report workers this server runs (0: it serves downloads only).
+    pub report_workers: usize,
+    /// Where report files are stored (None: in memory).
+    pub report_store: Option<ReportStore>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            limits: Limits::default(),
+            request_log: RequestLogConfig::default(),
+            report_workers: 2,
+            report_store: None,
+        }
+    }
 }
 
 /// Memory for parsed query documents (see [`Documents`]).
@@ -66,6 +85,7 @@ pub struct AppState {
     prevalidated: AppSchema,
     documents: Arc<Documents>,
     rate_limits: Arc<RateLimits>,
+    report_store: ReportStore,
 }
 
 /// The HTTP application and its background work.
@@ -73,6 +93,7 @@ pub struct App {
     router: Router,
     services: Services,
     housekeeping: JoinHandle<()>,
+    workers: Workers,
 }
 
 /// The whole HTTP application. Starts its background work (the request
@@ -82,11 +103,28 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
     metrics::install();
     services.request_log.start(config.request_log);
     let rate_limits = Arc::new(RateLimits::new(config.limits.rate_limit_per_minute));
+    let report_store = config
+        .report_store
+        .clone()
+        .unwrap_or_else(ReportStore::memory);
+    // Reports read pages larger than a client may ask for: no complexity
+    // limit for the workers' own queries.
+    let worker_limits = Limits {
+        complexity_limit: usize::MAX,
+        ..config.limits.clone()
+    };
+    let workers = jobs::start(
+        services.clone(),
+        build_schema(services.clone(), &worker_limits),
+        report_store.clone(),
+        config.report_workers,
+    );
     let state = AppState {
         schema: build_schema(services.clone(), &config.limits),
         prevalidated: build_prevalidated_schema(services.clone(), &config.limits),
         documents: Arc::new(Documents::new(DOCUMENT_CACHE_BYTES)),
         rate_limits: rate_limits.clone(),
+        report_store,
         services: services.clone(),
     };
     let router = Router::new()
@@ -95,6 +133,10 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(metrics::protected))
+        .route(
+            "/reports/{id}/download",
+            get(reports::download).layer(CompressionLayer::new()),
+        )
         .with_state(state)
         // The body is read as `Bytes`, which enforces DefaultBodyLimit with
         // 413 whether or not a Content-Length was sent.
@@ -114,6 +156,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         router,
         services,
         housekeeping,
+        workers,
     }
 }
 
@@ -149,6 +192,7 @@ pub async fn serve(
         router,
         services,
         housekeeping,
+        workers,
     } = app;
     let served = axum::serve(
         listener,
@@ -157,6 +201,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     housekeeping.abort();
+    drop(workers);
     if let Err(err) = services.sign_in_failures.flush().await {
         tracing::warn!(error = %err, "could not record failed sign-ins at shutdown");
     }

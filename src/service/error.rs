@@ -15,6 +15,9 @@ pub enum Error {
     Conflict { field: String, message: String },
     #[error("{0}")]
     Forbidden(String),
+    /// It existed, and is gone for good (an expired report file).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Unauthenticated(String),
     /// Too many requests (or unfinished jobs); try again after `retry_after`.

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod history;
 pub mod page;
 pub mod range;
+pub mod reports;
 pub mod requests;
 pub mod sign_in_failures;
 pub mod tz;
@@ -32,6 +33,7 @@ pub struct Services {
     pub directory: directory::Directory,
     pub history: history::History,
     pub api_tokens: api_tokens::ApiTokens,
+    pub reports: reports::Reports,
     pub sign_in_failures: sign_in_failures::SignInFailures,
     pub audit_events: audit_events::AuditEvents,
     pub api_requests: requests::ApiRequests,
@@ -53,6 +55,11 @@ impl Services {
             ),
             history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
+            reports: reports::Reports::new(
+                db.clone(),
+                clock.clone(),
+                reports::ReportSettings::default(),
+            ),
             sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
             audit_events: audit_events::AuditEvents::new(db.clone(), clock.clone()),
             api_requests: requests::ApiRequests::new(db.clone(), clock.clone()),

@@ -1,0 +1,93 @@
+//! Where report files live: the `object_store` crate, on the local data
+//! directory by default. A file is written through a multipart upload (on
+//! the local file system, a staging file renamed at the end), so it becomes
+//! visible only once complete.
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::buffered::BufWriter;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use tokio::io::AsyncWriteExt;
+
+/// The report files' store.
+#[derive(Clone, Debug)]
+pub struct ReportStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// A file being written.
+pub struct Upload {
+    writer: BufWriter,
+    written: u64,
+}
+
+impl ReportStore {
+    /// Files under `dir` (created if missing).
+    pub fn local(dir: &FsPath) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", dir.display()))?;
+        Ok(Self {
+            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+        })
+    }
+
+    /// Files in memory, gone when the process ends (tests, and servers built
+    /// without a store).
+    pub fn memory() -> Self {
+        Self {
+            store: Arc::new(object_store::memory::InMemory::new()),
+        }
+    }
+
+    pub fn create(&self, key: &str) -> Upload {
+        Upload {
+            writer: BufWriter::new(self.store.clone(), Path::from(key)),
+            written: 0,
+        }
+    }
+
+    /// The file's bytes as a stream, and its size.
+    pub async fn open(
+        &self,
+        key: &str,
+    ) -> object_store::Result<(u64, BoxStream<'static, std::io::Result<Bytes>>)> {
+        let found = self.store.get(&Path::from(key)).await?;
+        let size = found.meta.size;
+        let stream = found.into_stream().map_err(std::io::Error::other).boxed();
+        Ok((size, stream))
+    }
+
+    pub async fn delete(&self, key: &str) -> object_store::Result<()> {
+        match self.store.delete(&Path::from(key)).await {
+            Err(object_store::Error::NotFound { .. }) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+impl Upload {
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Completes the file; returns its size.
+    pub async fn finish(mut self) -> std::io::Result<u64> {
+        self.writer.shutdown().await?;
+        Ok(self.written)
+    }
+
+    /// Drops what was written; nothing becomes visible.
+    pub async fn abort(mut self) {
+        if let Err(err) = self.writer.abort().await {
+            tracing::warn!(error = %err, "could not discard a partial report file");
+        }
+    }
+}
