@@ -12,6 +12,7 @@ mod m20261122_000006_create_audit_events;
 mod m20261122_000007_create_api_tokens;
 mod m20261122_000008_create_user_count_days;
 mod m20261203_000001_index_user_changes_realm;
+mod m20261203_300001_create_user_count_quarters;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_api_tokens::Migration),
             Box::new(m20261122_000008_create_user_count_days::Migration),
             Box::new(m20261203_000001_index_user_changes_realm::Migration),
+            Box::new(m20261203_300001_create_user_count_quarters::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ mod error;
 mod history;
 mod ids;
 mod inline;
+mod insights;
 mod loaders;
 mod node;
 mod realms;
@@ -31,6 +32,7 @@ pub struct Query(
     realms::RealmQuery,
     users::UserQuery,
     user_metrics::UserMetricsQuery,
+    insights::InsightsQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -8,6 +8,7 @@ pub mod directory;
 mod error;
 pub mod filter;
 pub mod history;
+pub mod insights;
 pub mod page;
 pub mod sign_in_failures;
 pub mod tz;
@@ -28,6 +29,7 @@ pub struct Services {
     pub clock: SharedClock,
     pub directory: directory::Directory,
     pub history: history::History,
+    pub insights: insights::Insights,
     pub api_tokens: api_tokens::ApiTokens,
     pub sign_in_failures: sign_in_failures::SignInFailures,
 }
@@ -44,7 +46,13 @@ impl Services {
                 catalog.clone(),
                 realms.clone(),
             ),
-            history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
+            history: history::History::new(
+                db.clone(),
+                clock.clone(),
+                catalog.clone(),
+                realms.clone(),
+            ),
+            insights: insights::Insights::new(db.clone(), clock.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
             db,
