@@ -14,6 +14,9 @@ mod m20261122_000008_create_user_count_days;
 mod m20261203_000001_index_user_changes_realm;
 mod m20261203_300001_create_user_count_quarters;
 
+/// The statement that rolls existing history up into `user_count_quarters`.
+pub use m20261203_300001_create_user_count_quarters::backfill as backfill_user_count_quarters;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -55,7 +55,7 @@ impl MigrationTrait for Migration {
 
 /// The status deltas of every stored change, summed per realm and quarter:
 /// +1 for the state after (unless deleted), -1 for the state before.
-fn backfill(backend: DbBackend) -> String {
+pub fn backfill(backend: DbBackend) -> String {
     let (div, key, previous_key) = match backend {
         DbBackend::MySql => (
             "DIV",
