@@ -277,6 +277,39 @@ mod tests {
     }
 
     #[test]
+    fn a_day_without_midnight_starts_at_its_first_instant() {
+        // 2024-09-08 in Santiago: 00:00 -04 became 01:00 -03.
+        let days = cut(
+            "2024-09-07T12:00:00Z",
+            "2024-09-08T12:00:00Z",
+            Interval::Day,
+            tz("America/Santiago"),
+        );
+        assert_eq!(
+            starts(&days),
+            ["2024-09-07T04:00:00+00:00", "2024-09-08T04:00:00+00:00"]
+        );
+        assert_eq!((days[0].end - days[0].start).num_hours(), 24);
+        // Lord Howe moves its clocks by half an hour: 02:00 became 02:30,
+        // so the local hour from 01:00 lasts 90 minutes.
+        let hours = cut(
+            "2024-10-05T14:00:00Z",
+            "2024-10-05T16:00:00Z",
+            Interval::Hour,
+            tz("Australia/Lord_Howe"),
+        );
+        assert_eq!(
+            starts(&hours),
+            [
+                "2024-10-05T13:30:00+00:00",
+                "2024-10-05T14:30:00+00:00",
+                "2024-10-05T16:00:00+00:00"
+            ]
+        );
+        assert_eq!((hours[1].end - hours[1].start).num_minutes(), 90);
+    }
+
+    #[test]
     fn ranges_and_zones_are_checked() {
         let utc = Tz::UTC;
         let year = buckets(
