@@ -4,6 +4,7 @@ use async_graphql::{Context, Enum, Object, SimpleObject};
 
 use super::error::ApiResult;
 use super::scalars::Timestamp;
+use super::user_metrics::int;
 use super::users::UserStatus;
 use super::{actor, services};
 use crate::service::insights::{self as domain, StatusCountsQuery};
@@ -40,10 +41,6 @@ pub struct UserStatusCounts {
     seat_limit: Option<i32>,
     /// One series per status; every series has a point for every bucket.
     series: Vec<UserStatusSeries>,
-}
-
-fn int(n: i64) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 impl From<domain::UserStatusCounts> for UserStatusCounts {

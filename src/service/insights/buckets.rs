@@ -4,7 +4,7 @@
 //! DST days are 23 or 25 hours long; where a local midnight does not exist the
 //! day starts at the first instant that does (as in `userSummary`).
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::service::tz::{day_start, parse_zone};
@@ -105,22 +105,14 @@ pub fn floor(at: DateTime<Utc>, interval: Interval, zone: Tz) -> DateTime<Utc> {
     let date = at.with_timezone(&zone).date_naive();
     match interval {
         Interval::Hour => {
-            let mut t = at
-                - Duration::nanoseconds(i64::from(at.nanosecond()))
-                - Duration::seconds(i64::from(at.second()));
-            // Offsets are whole quarter hours: a full local hour is at most
-            // four quarter-hour steps back (or a plain hour for odd historic
-            // offsets).
-            t -= Duration::minutes(i64::from(t.minute() % 15));
-            for _ in 0..8 {
-                if is_full_hour(t, zone) {
-                    return t;
-                }
-                t -= Duration::minutes(15);
-            }
-            at - Duration::minutes(i64::from(at.with_timezone(&zone).minute()))
-                - Duration::seconds(i64::from(at.second()))
-                - Duration::nanoseconds(i64::from(at.nanosecond()))
+            // Offsets in use are whole quarter hours, so the last full local
+            // hour is a few quarter-hour steps back (up to 90 minutes after a
+            // half-hour DST change); odd historic offsets get the UTC hour.
+            let quarter = at.duration_trunc(Duration::minutes(15)).unwrap_or(at);
+            (0..8)
+                .map(|k| quarter - Duration::minutes(15 * k))
+                .find(|t| is_full_hour(*t, zone))
+                .unwrap_or_else(|| at.duration_trunc(Duration::hours(1)).unwrap_or(at))
         }
         Interval::Day => day_start(zone, date),
         Interval::Week => day_start(
