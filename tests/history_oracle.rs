@@ -22,7 +22,7 @@ use chrono_tz::Tz;
 use common::*;
 use proptest::prelude::*;
 use proptest::sample::{Index, select, subsequence};
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{Value, json};
 
 backend_tests!(snapshots_and_summaries_match_a_naive_replay);
@@ -1185,34 +1185,10 @@ async fn run_case(t: &TestServer, admin: &str, case: &Case) -> Result<(), TestCa
 }
 
 async fn snapshots_and_summaries_match_a_naive_replay(t: TestServer) {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_CASES);
-    let config = Config {
-        cases,
-        max_shrink_iters: 24,
-        max_shrink_time: 60_000,
-        failure_persistence: None,
-        ..Config::default()
-    };
     let admin = t.admin_secret().to_owned();
-    let handle = tokio::runtime::Handle::current();
-    let started = std::time::Instant::now();
-    let result = tokio::task::block_in_place(|| {
-        let mut runner = TestRunner::new(config);
-        runner.run(&case(), |case| handle.block_on(run_case(&t, &admin, &case)))
-    });
-    match result {
-        Ok(()) => eprintln!(
-            "{}: {cases} cases matched the model in {:.1?}",
-            t.backend().name(),
-            started.elapsed()
-        ),
-        Err(TestError::Fail(reason, minimal)) => panic!(
-            "{}: the server disagrees with the model.\n{reason}\nminimal case: {minimal:#?}",
-            t.backend().name()
-        ),
-        Err(TestError::Abort(reason)) => panic!("proptest aborted: {reason}"),
-    }
+    check_against_model(&t, case(), DEFAULT_CASES, |case| {
+        let (t, admin) = (&t, admin.as_str());
+        async move { run_case(t, admin, &case).await }
+    })
+    .await;
 }

@@ -385,6 +385,13 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             vec![r()],
             Code("FORBIDDEN"),
         ),
+        query(
+            "userStatusCounts",
+            "query($r: String) { userStatusCounts(realm: $r) { seatLimit series { status points { count } } } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
     ];
     // The filter is shared by three connections; each is tried with every
     // way a filter names another realm's things.

@@ -15,3 +15,4 @@ pub mod role;
 pub mod user;
 pub mod user_change;
 pub mod user_count_day;
+pub mod user_count_quarter;

@@ -13,7 +13,11 @@ mod m20261122_000007_create_api_tokens;
 mod m20261122_000008_create_user_count_days;
 mod m20261203_000001_index_user_changes_realm;
 mod m20261203_200001_create_api_requests;
+mod m20261203_300001_create_user_count_quarters;
 mod m20261203_400001_create_report_jobs;
+
+/// The statement that rolls existing history up into `user_count_quarters`.
+pub use m20261203_300001_create_user_count_quarters::backfill as backfill_user_count_quarters;
 
 pub struct Migrator;
 
@@ -31,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_create_user_count_days::Migration),
             Box::new(m20261203_000001_index_user_changes_realm::Migration),
             Box::new(m20261203_200001_create_api_requests::Migration),
+            Box::new(m20261203_300001_create_user_count_quarters::Migration),
             Box::new(m20261203_400001_create_report_jobs::Migration),
         ]
     }

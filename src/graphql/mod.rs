@@ -9,6 +9,7 @@ mod error;
 mod history;
 mod ids;
 mod inline;
+mod insights;
 mod loaders;
 mod node;
 mod realms;
@@ -37,6 +38,7 @@ pub struct Query(
     activity::ActivityQuery,
     requests::RequestQueryRoot,
     reports::ReportQuery,
+    insights::InsightsQuery,
 );
 
 #[derive(MergedObject, Default)]

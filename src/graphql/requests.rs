@@ -7,19 +7,10 @@ use super::connection::{TotalCount, connection, cost, page_args};
 use super::error::ApiResult;
 use super::ids::GlobalId;
 use super::inline::Inline;
-use super::scalars::Timestamp;
+use super::scalars::{Interval, Timestamp};
 use super::{actor, services};
 use crate::service::range::RangeArgs;
 use crate::service::requests::{self as domain, RequestQuery};
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "crate::service::range::Interval")]
-pub enum Interval {
-    Hour,
-    Day,
-    Week,
-    Month,
-}
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum RequestOutcome {

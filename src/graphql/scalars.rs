@@ -1,7 +1,7 @@
 //! The contract's scalars. DateTime is RFC 3339, always returned in UTC
 //! ("...Z"), and also accepts a bare date as input (midnight UTC).
 
-use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use async_graphql::{Enum, InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 /// An instant (GraphQL `DateTime`).
@@ -100,4 +100,14 @@ mod tests {
         assert_eq!(parse_datetime("yesterday"), None);
         assert!(Timestamp::parse(Value::String("2024-13-01".into())).is_err());
     }
+}
+
+/// Bucket sizes of series over time (`apiRequestStats`, `userStatusCounts`).
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::service::range::Interval")]
+pub enum Interval {
+    Hour,
+    Day,
+    Week,
+    Month,
 }

@@ -31,7 +31,8 @@ pub struct AppRoleCount {
     count: i32,
 }
 
-fn int(n: i64) -> i32 {
+/// A count as a GraphQL Int (saturating).
+pub(super) fn int(n: i64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 

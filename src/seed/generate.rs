@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
-use entity::{dataset, realm, user, user_change, user_count_day};
+use entity::{dataset, realm, user, user_change, user_count_day, user_count_quarter};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::seq::index::sample;
@@ -135,6 +135,12 @@ pub async fn generate(db: &Db, spec: &GenerateSpec, now: DateTime<Utc>) -> anyho
             out.push(Table::CountDays, row).await?;
         }
     }
+    for ((realm_id, quarter, key), delta) in std::mem::take(&mut generator.count_quarters) {
+        if delta != 0 {
+            let row = vec![realm_id.into(), quarter.into(), key.into(), delta.into()];
+            out.push(Table::CountQuarters, row).await?;
+        }
+    }
     out.finish().await?;
     if db.backend() == DbBackend::Postgres {
         restart_sequences(db).await?;
@@ -227,6 +233,7 @@ struct Generator {
     deleted: u32,
     /// (realm id, day, count key) → delta.
     count_days: BTreeMap<(i32, i32, String), i64>,
+    count_quarters: BTreeMap<(i32, i32, String), i64>,
 }
 
 impl Generator {
@@ -325,6 +332,7 @@ impl Generator {
             next_change_id: 1,
             deleted: 0,
             count_days: BTreeMap::new(),
+            count_quarters: BTreeMap::new(),
         })
     }
 
@@ -506,7 +514,14 @@ impl Generator {
             }),
         );
         let day = user_counts::day_of(at);
+        let quarter = user_counts::quarter_of(at);
         for (key, delta) in deltas {
+            if user_counts::is_status_key(&key) {
+                *self
+                    .count_quarters
+                    .entry((realm_id, quarter, key.clone()))
+                    .or_default() += delta;
+            }
             *self.count_days.entry((realm_id, day, key)).or_default() += delta;
         }
     }
@@ -774,6 +789,7 @@ enum Table {
     Users,
     Changes,
     CountDays,
+    CountQuarters,
 }
 
 /// Rows of one table waiting for a multi-row INSERT.
@@ -873,6 +889,15 @@ impl<'a> Writer<'a> {
                     user_count_day::Column::Day,
                     user_count_day::Column::CountKey,
                     user_count_day::Column::Delta,
+                ],
+            ),
+            Buffer::new(
+                user_count_quarter::Entity,
+                vec![
+                    user_count_quarter::Column::RealmId,
+                    user_count_quarter::Column::Quarter,
+                    user_count_quarter::Column::CountKey,
+                    user_count_quarter::Column::Delta,
                 ],
             ),
         ];
@@ -1213,6 +1238,7 @@ mod tests {
 
         // The rollup is exactly the deltas of the history.
         let mut expected: BTreeMap<(i32, i32, String), i64> = BTreeMap::new();
+        let mut expected_quarters: BTreeMap<(i32, i32, String), i64> = BTreeMap::new();
         for change in &changes {
             let previous_roles = decode_roles(&change.previous_roles);
             let roles = decode_roles(&change.roles);
@@ -1225,11 +1251,26 @@ mod tests {
                 roles: &roles,
             });
             let day = user_counts::day_of(change.changed_at);
+            let quarter = user_counts::quarter_of(change.changed_at);
             for (key, delta) in user_counts::deltas(before, after) {
+                if user_counts::is_status_key(&key) {
+                    *expected_quarters
+                        .entry((change.realm_id, quarter, key.clone()))
+                        .or_default() += delta;
+                }
                 *expected.entry((change.realm_id, day, key)).or_default() += delta;
             }
         }
         expected.retain(|_, d| *d != 0);
+        expected_quarters.retain(|_, d| *d != 0);
+        let stored_quarters: BTreeMap<(i32, i32, String), i64> = user_count_quarter::Entity::find()
+            .all(conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|q| ((q.realm_id, q.quarter, q.count_key), q.delta))
+            .collect();
+        assert_eq!(stored_quarters, expected_quarters);
         let stored: BTreeMap<(i32, i32, String), i64> = user_count_day::Entity::find()
             .all(conn)
             .await

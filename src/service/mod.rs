@@ -9,6 +9,7 @@ pub mod directory;
 mod error;
 pub mod filter;
 pub mod history;
+pub mod insights;
 pub mod page;
 pub mod range;
 pub mod reports;
@@ -32,6 +33,7 @@ pub struct Services {
     pub clock: SharedClock,
     pub directory: directory::Directory,
     pub history: history::History,
+    pub insights: insights::Insights,
     pub api_tokens: api_tokens::ApiTokens,
     pub reports: reports::Reports,
     pub sign_in_failures: sign_in_failures::SignInFailures,
@@ -53,7 +55,13 @@ impl Services {
                 catalog.clone(),
                 realms.clone(),
             ),
-            history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
+            history: history::History::new(
+                db.clone(),
+                clock.clone(),
+                catalog.clone(),
+                realms.clone(),
+            ),
+            insights: insights::Insights::new(db.clone(), clock.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             reports: reports::Reports::new(
                 db.clone(),

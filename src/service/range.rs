@@ -79,6 +79,15 @@ pub enum Interval {
 }
 
 impl Interval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "HOUR",
+            Self::Day => "DAY",
+            Self::Week => "WEEK",
+            Self::Month => "MONTH",
+        }
+    }
+
     /// The start of the UTC bucket holding `at`.
     pub fn floor_utc(self, at: DateTime<Utc>) -> DateTime<Utc> {
         let day = at.date_naive();

@@ -5,12 +5,16 @@
 //! counts at T are the rollup summed over the days before T's day, plus the
 //! deltas of T's own day up to T, recomputed from that day's history rows.
 //! Deltas are additive, so history written for past dates keeps it exact.
+//!
+//! The status deltas also go to a quarter-hour rollup (`user_count_quarters`),
+//! so counts at any local boundary of any zone are sums of rollup rows alone
+//! (see `service::insights`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use entity::{user_change, user_count_day};
-use sea_orm::sea_query::{Expr, OnConflict};
+use entity::{user_change, user_count_day, user_count_quarter};
+use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
@@ -20,11 +24,23 @@ use super::directory::UserStatus;
 use super::directory::state::decode_roles;
 use crate::time::to_micros;
 
-const MICROS_PER_DAY: i64 = 86_400_000_000;
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+pub const MICROS_PER_QUARTER: i64 = 900_000_000;
+pub const QUARTERS_PER_DAY: i32 = 96;
 
 /// Days since the epoch (UTC) of an instant in microseconds.
 pub fn day_of(micros: i64) -> i32 {
     micros.div_euclid(MICROS_PER_DAY) as i32
+}
+
+/// Quarter hours since the epoch (UTC) of an instant in microseconds.
+pub fn quarter_of(micros: i64) -> i32 {
+    micros.div_euclid(MICROS_PER_QUARTER) as i32
+}
+
+/// True for the keys the quarter-hour rollup keeps (statuses).
+pub fn is_status_key(key: &str) -> bool {
+    key.starts_with("status:")
 }
 
 pub fn status_key(status: UserStatus) -> String {
@@ -58,7 +74,8 @@ pub fn deltas(before: Option<Counted<'_>>, after: Option<Counted<'_>>) -> BTreeM
     out
 }
 
-/// Adds `deltas` to the rollup row of (realm, day of `at`).
+/// Adds `deltas` to the rollup row of (realm, day of `at`), and the status
+/// deltas to the row of (realm, quarter hour of `at`).
 pub async fn apply<C: ConnectionTrait>(
     db: &C,
     realm_id: i32,
@@ -68,8 +85,9 @@ pub async fn apply<C: ConnectionTrait>(
     if deltas.is_empty() {
         return Ok(());
     }
-    let day = day_of(to_micros(at));
-    let rows = deltas
+    let at = to_micros(at);
+    let day = day_of(at);
+    let days = deltas
         .iter()
         .map(|(key, delta)| user_count_day::ActiveModel {
             realm_id: sea_orm::Set(realm_id),
@@ -77,24 +95,66 @@ pub async fn apply<C: ConnectionTrait>(
             count_key: sea_orm::Set(key.clone()),
             delta: sea_orm::Set(*delta),
         });
-    // "add to the existing row": the one upsert expression differs per backend.
-    let sum = match db.get_database_backend() {
-        DbBackend::MySql => Expr::cust("`delta` + VALUES(`delta`)"),
-        _ => Expr::cust("\"user_count_days\".\"delta\" + \"excluded\".\"delta\""),
-    };
-    user_count_day::Entity::insert_many(rows)
+    user_count_day::Entity::insert_many(days)
         .on_conflict(
             OnConflict::columns([
                 user_count_day::Column::RealmId,
                 user_count_day::Column::Day,
                 user_count_day::Column::CountKey,
             ])
-            .value(user_count_day::Column::Delta, sum)
+            .value(user_count_day::Column::Delta, added(db, "user_count_days"))
+            .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    let quarter = quarter_of(at);
+    let quarters: Vec<_> = deltas
+        .iter()
+        .filter(|(key, _)| is_status_key(key))
+        .map(|(key, delta)| user_count_quarter::ActiveModel {
+            realm_id: sea_orm::Set(realm_id),
+            quarter: sea_orm::Set(quarter),
+            count_key: sea_orm::Set(key.clone()),
+            delta: sea_orm::Set(*delta),
+        })
+        .collect();
+    if quarters.is_empty() {
+        return Ok(());
+    }
+    user_count_quarter::Entity::insert_many(quarters)
+        .on_conflict(
+            OnConflict::columns([
+                user_count_quarter::Column::RealmId,
+                user_count_quarter::Column::Quarter,
+                user_count_quarter::Column::CountKey,
+            ])
+            .value(
+                user_count_quarter::Column::Delta,
+                added(db, "user_count_quarters"),
+            )
             .to_owned(),
         )
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// "Add to the existing row" in an upsert: the one expression that differs
+/// per backend.
+fn added<C: ConnectionTrait>(db: &C, table: &str) -> SimpleExpr {
+    match db.get_database_backend() {
+        DbBackend::MySql => Expr::cust("`delta` + VALUES(`delta`)"),
+        _ => Expr::cust(format!("\"{table}\".\"delta\" + \"excluded\".\"delta\"")),
+    }
+}
+
+/// `SUM(delta)` as a 64-bit integer: SUM is DECIMAL on MySQL and NUMERIC on
+/// PostgreSQL, so it is cast back.
+pub(crate) fn summed_delta<C: ConnectionTrait>(db: &C) -> SimpleExpr {
+    match db.get_database_backend() {
+        DbBackend::MySql => Expr::cust("CAST(SUM(`delta`) AS SIGNED)"),
+        _ => Expr::cust("CAST(SUM(\"delta\") AS BIGINT)"),
+    }
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -120,11 +180,7 @@ pub async fn counts_at<C: ConnectionTrait>(
 ) -> Result<HashMap<String, i64>> {
     let at = to_micros(at);
     let day = day_of(at);
-    // SUM is DECIMAL on MySQL and NUMERIC on PostgreSQL: cast it back.
-    let total = match db.get_database_backend() {
-        DbBackend::MySql => Expr::cust("CAST(SUM(`delta`) AS SIGNED)"),
-        _ => Expr::cust("CAST(SUM(\"delta\") AS BIGINT)"),
-    };
+    let total = summed_delta(db);
     let mut before_day = user_count_day::Entity::find()
         .select_only()
         .column(user_count_day::Column::CountKey)

@@ -51,6 +51,24 @@ impl TestServer {
         user["userId"].as_i64().expect("userId")
     }
 
+    /// Sets a user's status, as the admin.
+    pub async fn set_user_status(&self, user_id: i64, status: &str) {
+        self.admin_ok(
+            "mutation($id: Int!, $s: UserStatus!) { setUserStatus(userId: $id, status: $s) { userId } }",
+            json!({ "id": user_id, "s": status }),
+        )
+        .await;
+    }
+
+    /// Deletes a user, as the admin.
+    pub async fn delete_user(&self, user_id: i64) {
+        self.admin_ok(
+            "mutation($id: Int!) { deleteUser(userId: $id) { userId } }",
+            json!({ "id": user_id }),
+        )
+        .await;
+    }
+
     /// A user's current state as admin sees it (USER_FIELDS), or Null.
     pub async fn user(&self, user_id: i64) -> Value {
         let data = self

@@ -17,6 +17,7 @@ mod catalog;
 mod checks;
 mod database;
 mod fixtures;
+mod oracle;
 mod paging;
 mod process;
 mod server;
@@ -25,7 +26,8 @@ mod summary;
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use {
-    assertions::*, catalog::*, checks::*, database::*, paging::*, process::*, server::*, summary::*,
+    assertions::*, catalog::*, checks::*, database::*, oracle::*, paging::*, process::*, server::*,
+    summary::*,
 };
 
 use std::collections::BTreeMap;

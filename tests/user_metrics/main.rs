@@ -38,11 +38,7 @@ async fn create(t: &TestServer, realm: &str, email: &str, status: &str, roles: &
 }
 
 async fn set_status(t: &TestServer, id: i64, status: &str) {
-    t.admin_ok(
-        "mutation($id: Int!, $s: UserStatus!) { setUserStatus(userId: $id, status: $s) { userId } }",
-        json!({ "id": id, "s": status }),
-    )
-    .await;
+    t.set_user_status(id, status).await;
 }
 
 async fn add_roles(t: &TestServer, id: i64, roles: &[&str]) {
@@ -90,9 +86,5 @@ async fn rename(t: &TestServer, id: i64, email: &str, name: &str) {
 }
 
 async fn delete(t: &TestServer, id: i64) {
-    t.admin_ok(
-        "mutation($id: Int!) { deleteUser(userId: $id) { userId } }",
-        json!({ "id": id }),
-    )
-    .await;
+    t.delete_user(id).await;
 }

@@ -85,6 +85,11 @@ impl Realms {
         Ok(realms)
     }
 
+    /// Every realm, in no particular order.
+    pub fn all(&self) -> impl Iterator<Item = &Realm> {
+        self.by_id.values()
+    }
+
     pub fn get(&self, id: i32) -> Option<&Realm> {
         self.by_id.get(&id)
     }

@@ -1,0 +1,26 @@
+//! Insights: status counts over time (license utilization against the seat
+//! limit), bucketed at local boundaries of an IANA zone.
+
+pub mod buckets;
+mod rollup;
+mod status_counts;
+
+pub use buckets::{Bucket, Interval, MAX_BUCKETS};
+pub use status_counts::{StatusCountsQuery, StatusSeries, UserStatusCounts};
+
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::service::directory::RealmCache;
+
+#[derive(Clone)]
+pub struct Insights {
+    db: Db,
+    clock: SharedClock,
+    realms: RealmCache,
+}
+
+impl Insights {
+    pub fn new(db: Db, clock: SharedClock, realms: RealmCache) -> Self {
+        Self { db, clock, realms }
+    }
+}
