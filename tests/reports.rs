@@ -28,6 +28,7 @@ backend_tests!(
     pending_jobs_cancel_once_and_finished_ones_conflict,
     unfinished_jobs_per_token_are_capped,
     a_job_whose_worker_died_runs_again_exactly_once,
+    files_land_whole_in_the_data_directory,
 );
 
 /// Jobs stay PENDING: nobody works on them unless a test starts a worker.
@@ -592,4 +593,55 @@ async fn a_job_whose_worker_died_runs_again_exactly_once(t: TestServer) {
         .filter(|e| e.event == "report.completed")
         .count();
     assert_eq!(completed, 1, "the job completed exactly once");
+}
+
+/// The local store `serve` uses: the finished file under the data
+/// directory, whole, with no staging file left beside it.
+async fn files_land_whole_in_the_data_directory(t: TestServer) {
+    history(&t).await;
+    let admin = t.admin_secret().to_owned();
+    let dir =
+        std::env::temp_dir().join(format!("headcount-reports-{:016x}", rand::random::<u64>()));
+    let store = headcount::jobs::ReportStore::local(&dir).expect("a local store");
+    let queued = generate(
+        &t,
+        &admin,
+        "generateChangelogReport",
+        json!({ "format": "NDJSON" }),
+    )
+    .await;
+    let _workers = headcount::jobs::start(
+        t.services().clone(),
+        headcount::graphql::build_schema(t.services().clone(), &default_config().limits),
+        store,
+        1,
+    );
+    let job = finished(&t, &admin, queued["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+    let files: Vec<std::path::PathBuf> = walk(&dir);
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or_default())
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(files.len(), 1, "one file and nothing else: {files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("user-changelog-") && name.ends_with(".ndjson"),
+        "{name}"
+    );
+    assert_eq!(job["byteSize"], sizes[0]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
