@@ -12,6 +12,11 @@ mod m20261122_000006_create_audit_events;
 mod m20261122_000007_create_api_tokens;
 mod m20261122_000008_create_user_count_days;
 mod m20261203_000001_index_user_changes_realm;
+mod m20261203_100001_create_tokens;
+mod m20261203_100002_create_reporting_policies;
+mod m20261203_100003_create_token_tallies;
+mod m20261203_100004_create_token_holders;
+mod m20261203_100005_create_token_counters;
 
 pub struct Migrator;
 
@@ -28,6 +33,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_api_tokens::Migration),
             Box::new(m20261122_000008_create_user_count_days::Migration),
             Box::new(m20261203_000001_index_user_changes_realm::Migration),
+            Box::new(m20261203_100001_create_tokens::Migration),
+            Box::new(m20261203_100002_create_reporting_policies::Migration),
+            Box::new(m20261203_100003_create_token_tallies::Migration),
+            Box::new(m20261203_100004_create_token_holders::Migration),
+            Box::new(m20261203_100005_create_token_counters::Migration),
         ]
     }
 }

@@ -13,6 +13,8 @@ pub enum GlobalId {
     Dataset(i32),
     ApiToken(i32),
     UserChange(i64),
+    Token(i32),
+    TokenCounter(i64),
 }
 
 impl GlobalId {
@@ -23,6 +25,8 @@ impl GlobalId {
             GlobalId::Dataset(id) => format!("Dataset:{id}"),
             GlobalId::ApiToken(id) => format!("ApiToken:{id}"),
             GlobalId::UserChange(id) => format!("UserChange:{id}"),
+            GlobalId::Token(id) => format!("Token:{id}"),
+            GlobalId::TokenCounter(id) => format!("TokenCounter:{id}"),
         };
         ID(URL_SAFE_NO_PAD.encode(raw))
     }
@@ -40,6 +44,8 @@ impl GlobalId {
             "Dataset" => GlobalId::Dataset(small()?),
             "ApiToken" => GlobalId::ApiToken(small()?),
             "UserChange" => GlobalId::UserChange(key.parse().map_err(|_| malformed())?),
+            "Token" => GlobalId::Token(small()?),
+            "TokenCounter" => GlobalId::TokenCounter(key.parse().map_err(|_| malformed())?),
             _ => return Err(malformed()),
         })
     }

@@ -12,6 +12,7 @@ mod loaders;
 mod node;
 mod realms;
 mod scalars;
+mod tokens;
 mod user_metrics;
 mod users;
 
@@ -31,6 +32,7 @@ pub struct Query(
     realms::RealmQuery,
     users::UserQuery,
     user_metrics::UserMetricsQuery,
+    tokens::TokenQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct Mutation(
     access::AccessMutation,
     realms::RealmMutation,
     users::UserMutation,
+    tokens::TokenMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -7,6 +7,7 @@ use super::error::{ApiError, ApiResult};
 use super::history::UserChange;
 use super::ids::GlobalId;
 use super::realms::{Dataset, Realm};
+use super::tokens::{Token, TokenCounter};
 use super::users::User;
 use super::{actor, services};
 
@@ -18,6 +19,8 @@ pub enum Node {
     Dataset(Dataset),
     ApiToken(ApiToken),
     UserChange(UserChange),
+    Token(Token),
+    TokenCounter(TokenCounter),
 }
 
 async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node>> {
@@ -48,6 +51,16 @@ async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node
             .change(actor, id)
             .await?
             .map(|c| Node::UserChange(UserChange(c))),
+        GlobalId::Token(id) => services
+            .tokens
+            .token_by_id(actor, id)
+            .await?
+            .map(|t| Node::Token(Token(t))),
+        GlobalId::TokenCounter(id) => services
+            .tokens
+            .counter_by_id(actor, id)
+            .await?
+            .map(|c| Node::TokenCounter(TokenCounter(c))),
     })
 }
 

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod history;
 pub mod page;
 pub mod sign_in_failures;
+pub mod tokens;
 pub mod tz;
 pub mod user_counts;
 
@@ -30,6 +31,7 @@ pub struct Services {
     pub history: history::History,
     pub api_tokens: api_tokens::ApiTokens,
     pub sign_in_failures: sign_in_failures::SignInFailures,
+    pub tokens: tokens::Tokens,
 }
 
 impl Services {
@@ -44,7 +46,13 @@ impl Services {
                 catalog.clone(),
                 realms.clone(),
             ),
-            history: history::History::new(db.clone(), clock.clone(), catalog.clone(), realms),
+            history: history::History::new(
+                db.clone(),
+                clock.clone(),
+                catalog.clone(),
+                realms.clone(),
+            ),
+            tokens: tokens::Tokens::new(db.clone(), clock.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
             db,
