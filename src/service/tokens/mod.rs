@@ -15,8 +15,10 @@ use chrono::{DateTime, Utc};
 pub use counters::{
     Counter, CounterMatch, CounterOrder, CounterOrderField, Deletion, MAX_REALMS, PeriodReport,
 };
+pub use policies::policy_of;
 pub use reads::TokenMatch;
 pub use status::{RealmCounts, TokenStatus};
+pub use tally::add_to_cell;
 pub use writes::NewToken;
 
 use super::directory::{RealmCache, Realms};

@@ -11,7 +11,7 @@ use crate::service::directory::{Realms, normalize_realm};
 use crate::service::{Principal, Result, Scope};
 
 /// The statuses recorded for `realm` (a realm name or `NO_REALM`).
-pub(super) async fn policy_of<C: ConnectionTrait>(db: &C, realm: &str) -> Result<Vec<TokenStatus>> {
+pub async fn policy_of<C: ConnectionTrait>(db: &C, realm: &str) -> Result<Vec<TokenStatus>> {
     let rows = reporting_policy::Entity::find()
         .filter(reporting_policy::Column::Realm.is_in([realm, DEFAULT_POLICY]))
         .all(db)

@@ -55,13 +55,7 @@ pub(super) async fn record(tx: &DatabaseTransaction, change: Move<'_>) -> Result
         let Some(tally) = tallies.get_mut(&slot.realm) else {
             continue;
         };
-        let cell = match (slot.active, slot.user.is_some()) {
-            (true, true) => &mut tally.active_assigned,
-            (true, false) => &mut tally.active_unassigned,
-            (false, true) => &mut tally.inactive_assigned,
-            (false, false) => &mut tally.inactive_unassigned,
-        };
-        *cell += delta;
+        add_to_cell(tally, slot.active, slot.user.is_some(), delta);
         if let (true, Some(user)) = (slot.active, slot.user) {
             tally.users += hold(tx, &slot.realm, user, delta).await?;
         }
@@ -71,6 +65,18 @@ pub(super) async fn record(tx: &DatabaseTransaction, change: Move<'_>) -> Result
         write_counters(tx, change.event, change.at, &tally).await?;
     }
     Ok(())
+}
+
+/// Adds `delta` to the cell of `tally` that a token (active or not,
+/// assigned or not) is counted in. The bulk generator counts with it too.
+pub fn add_to_cell(tally: &mut token_tally::Model, active: bool, assigned: bool, delta: i64) {
+    let cell = match (active, assigned) {
+        (true, true) => &mut tally.active_assigned,
+        (true, false) => &mut tally.active_unassigned,
+        (false, true) => &mut tally.inactive_assigned,
+        (false, false) => &mut tally.inactive_unassigned,
+    };
+    *cell += delta;
 }
 
 /// The realm's tally row, locked for the rest of the transaction (created
