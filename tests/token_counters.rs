@@ -472,8 +472,11 @@ async fn deletions_follow_linotp(t: TestServer) {
         .admin(DELETE_ALL, json!({ "s": ["TOTAL"], "all": true }))
         .await;
     assert_bad_input(&response, "allStatuses");
+    let (stored, recomputed) = daily_highs(&t, |_| true).await;
+    assert_eq!(stored, recomputed, "daily highs after deletions");
     let v = t.admin_ok(DELETE_ALL, json!({ "all": true })).await;
     assert_eq!(deleted(v, "deleteAllTokenCounters"), 4);
+    assert_eq!(daily_highs(&t, |_| true).await.0.len(), 0);
     let events = t.audit_events_since(mark).await;
     assert_eq!(events.len(), 5);
     assert_eq!(events[4].event, "token_counters.deleted_all");
@@ -573,11 +576,14 @@ async fn every_action_has_its_scope_and_realms(t: TestServer) {
 /// last one the number of tokens (no lost update), on every backend.
 async fn concurrent_events_lose_no_update(t: TestServer) {
     t.create_realm("alpha").await;
+    let ada = t.create_user("alpha", "ada@alpha.test", &[]).await;
     set_policy(&t, "alpha", &["TOTAL"]).await;
+    // Half of them for one user: her holder count is updated concurrently too.
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let t = t.clone();
-            tokio::spawn(async move { enroll(&t, &format!("C{i}"), Some("alpha"), None).await })
+            let user = (i % 2 == 0).then_some(ada);
+            tokio::spawn(async move { enroll(&t, &format!("C{i}"), Some("alpha"), user).await })
         })
         .collect();
     for task in tasks {
@@ -587,10 +593,37 @@ async fn concurrent_events_lose_no_update(t: TestServer) {
     seen.sort_unstable();
     assert_eq!(seen, (1..=16).collect::<Vec<_>>());
     let current = t
-        .admin_ok(CURRENT, json!({ "r": ["alpha"], "s": ["TOTAL"] }))
+        .admin_ok(
+            CURRENT,
+            json!({ "r": ["alpha"], "s": ["TOTAL", "ACTIVE_ASSIGNED", "TOTAL_USERS"] }),
+        )
         .await;
     assert_eq!(
         counts(&current["currentTokenCounts"]),
-        vec![triple("alpha", "TOTAL", Some(16))]
+        vec![
+            triple("alpha", "TOTAL", Some(16)),
+            triple("alpha", "ACTIVE_ASSIGNED", Some(8)),
+            triple("alpha", "TOTAL_USERS", Some(1)),
+        ]
+    );
+    // Her eight tokens, disabled at once: she stops counting exactly once.
+    let tasks: Vec<_> = (0..16)
+        .step_by(2)
+        .map(|i| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                admin_op(&t, "disableToken", json!({ "serial": format!("C{i}") })).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a disable failed");
+    }
+    let current = t
+        .admin_ok(CURRENT, json!({ "r": ["alpha"], "s": ["TOTAL_USERS"] }))
+        .await;
+    assert_eq!(
+        counts(&current["currentTokenCounts"]),
+        vec![triple("alpha", "TOTAL_USERS", Some(0))]
     );
 }

@@ -2,7 +2,7 @@
 //! events over HTTP, each answer (success or error code) and every counter
 //! row it recorded compared with a naive model that recounts all its tokens
 //! after every event; at the end, `currentTokenCounts` against the same
-//! recount. One server per backend; each case gets two fresh realms (`a`
+//! recount, and the daily highs against the rows. One server per backend; each case gets two fresh realms (`a`
 //! with a random policy of its own, `b` on the `*` default of every status)
 //! and shares `/:no realm:/` with earlier cases, whose tokens are read as a
 //! baseline. PROPTEST_CASES overrides the number of cases (default 16).
@@ -415,6 +415,13 @@ impl Run<'_> {
         if got != want {
             return Err(format!(
                 "currentTokenCounts differ from the recount\n got: {got:?}\nwant: {want:?}"
+            ));
+        }
+        let names = [NO_REALM, self.realms[0].as_str(), self.realms[1].as_str()];
+        let (stored, recomputed) = daily_highs(self.t, |realm| names.contains(&realm)).await;
+        if stored != recomputed {
+            return Err(format!(
+                "daily highs differ from the rows\n got: {stored:?}\nwant: {recomputed:?}"
             ));
         }
         Ok(())

@@ -122,6 +122,9 @@ async fn generated_tokens_are_what_the_services_would_write(t: TestServer) {
             }
         }
     }
+    let (stored, recomputed) = daily_highs(&t, |_| true).await;
+    assert!(!stored.is_empty());
+    assert_eq!(stored, recomputed, "daily highs");
     let events: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
     for event in [
         "token_init",

@@ -12,6 +12,7 @@ pub mod reporting_policy;
 pub mod role;
 pub mod token;
 pub mod token_counter;
+pub mod token_counter_day;
 pub mod token_holder;
 pub mod token_tally;
 pub mod user;

@@ -17,6 +17,7 @@ mod m20261203_100002_create_reporting_policies;
 mod m20261203_100003_create_token_tallies;
 mod m20261203_100004_create_token_holders;
 mod m20261203_100005_create_token_counters;
+mod m20261203_100006_create_token_counter_days;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_100003_create_token_tallies::Migration),
             Box::new(m20261203_100004_create_token_holders::Migration),
             Box::new(m20261203_100005_create_token_counters::Migration),
+            Box::new(m20261203_100006_create_token_counter_days::Migration),
         ]
     }
 }

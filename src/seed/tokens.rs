@@ -6,7 +6,7 @@
 //! the tokens in their final state, the live tallies and holder counts, and
 //! after every event one counter row per status of each affected realm's
 //! reporting policy (a default of TOTAL, ACTIVE, ASSIGNED and TOTAL_USERS is
-//! set when the database has none). Counting uses the services' own cell
+//! set when the database has none), with each day's highest count. Counting uses the services' own cell
 //! arithmetic. Not written, as for users: the activity log. Deterministic:
 //! the same directory, spec and `now` give the same rows.
 
@@ -16,13 +16,17 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure};
 use chrono::{DateTime, Utc};
-use entity::{realm, reporting_policy, token, token_counter, token_holder, token_tally, user};
+use entity::{
+    realm, reporting_policy, token, token_counter, token_counter_day, token_holder, token_tally,
+    user,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::db::Db;
 use crate::service::tokens::{DEFAULT_POLICY, NO_REALM, TokenStatus, add_to_cell, policy_of};
+use crate::service::user_counts::day_of;
 use crate::time::to_micros;
 
 /// What to generate.
@@ -84,6 +88,8 @@ impl Directory {
 struct Counting {
     tallies: BTreeMap<String, token_tally::Model>,
     holders: BTreeMap<(String, i32), i64>,
+    /// The highest count per realm, status and day.
+    days: BTreeMap<(String, TokenStatus, i32), i64>,
     rows: Vec<token_counter::ActiveModel>,
     written: u64,
 }
@@ -130,14 +136,20 @@ impl Counting {
         for realm in touched {
             let tally = self.tally(&realm).clone();
             for status in dir.statuses.get(&realm).into_iter().flatten() {
+                let count = status.count(&tally);
                 self.rows.push(token_counter::ActiveModel {
                     recorded_at: Set(at),
                     event: Set(event.to_owned()),
                     realm: Set(realm.clone()),
                     status: Set(status.as_str().to_owned()),
-                    count: Set(status.count(&tally)),
+                    count: Set(count),
                     ..Default::default()
                 });
+                let high = self
+                    .days
+                    .entry((realm.clone(), *status, day_of(at)))
+                    .or_insert(count);
+                *high = (*high).max(count);
             }
         }
     }
@@ -364,6 +376,23 @@ pub async fn generate_tokens(
         .collect();
     for batch in holders.chunks(BATCH) {
         token_holder::Entity::insert_many(batch.to_vec())
+            .exec_without_returning(conn)
+            .await?;
+    }
+    let days: Vec<token_counter_day::ActiveModel> = counting
+        .days
+        .iter()
+        .map(
+            |((realm, status, day), high)| token_counter_day::ActiveModel {
+                realm: Set(realm.clone()),
+                status: Set(status.as_str().to_owned()),
+                day: Set(*day),
+                highest: Set(*high),
+            },
+        )
+        .collect();
+    for batch in days.chunks(BATCH) {
+        token_counter_day::Entity::insert_many(batch.to_vec())
             .exec_without_returning(conn)
             .await?;
     }

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
-use entity::token_counter;
+use std::collections::BTreeMap;
+
+use entity::{token_counter, token_counter_day};
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 
@@ -118,4 +120,35 @@ pub fn counts(value: &Value) -> Vec<(String, String, Option<i64>)> {
 
 pub fn triple(realm: &str, status: &str, count: Option<i64>) -> (String, String, Option<i64>) {
     (realm.to_owned(), status.to_owned(), count)
+}
+
+/// The daily highs as stored, and as recomputed from every counter row:
+/// (realm, status, day) → highest count, for realms matching `keep`.
+pub async fn daily_highs(
+    t: &TestServer,
+    keep: impl Fn(&str) -> bool,
+) -> (
+    BTreeMap<(String, String, i32), i64>,
+    BTreeMap<(String, String, i32), i64>,
+) {
+    let stored = token_counter_day::Entity::find()
+        .all(t.conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| keep(&d.realm))
+        .map(|d| ((d.realm, d.status, d.day), d.highest))
+        .collect();
+    let mut recomputed: BTreeMap<(String, String, i32), i64> = BTreeMap::new();
+    for r in token_counter::Entity::find().all(t.conn()).await.unwrap() {
+        if !keep(&r.realm) {
+            continue;
+        }
+        let day = r.recorded_at.div_euclid(86_400_000_000) as i32;
+        let high = recomputed
+            .entry((r.realm, r.status, day))
+            .or_insert(r.count);
+        *high = (*high).max(r.count);
+    }
+    (stored, recomputed)
 }

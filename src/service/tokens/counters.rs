@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{realm, token_counter, token_tally};
+use entity::{realm, token_counter, token_counter_day, token_tally};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
     QuerySelect,
@@ -16,8 +16,11 @@ use super::{NO_REALM, RealmCounts, TokenStatus, Tokens, sees_key};
 use crate::service::audit::{self, NewEvent, Resource};
 use crate::service::directory::normalize_realm;
 use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
+use crate::service::user_counts::day_of;
 use crate::service::{Error, Principal, RealmAccess, Result, Scope};
 use crate::time::{from_micros, to_micros};
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Most realms one counter query may name.
 pub const MAX_REALMS: usize = 100;
@@ -151,31 +154,62 @@ fn status_names(statuses: &[TokenStatus]) -> Vec<&'static str> {
     statuses.iter().map(|s| s.as_str()).collect()
 }
 
-/// Rows of the given realms (None: every realm) and statuses.
-fn series(realms: Option<&[String]>, statuses: Option<&[TokenStatus]>) -> Condition {
+/// The realm, status and count columns of a table of counts: the counter
+/// rows, or the daily highs.
+struct CountColumns<E: EntityTrait> {
+    /// Names the table (and lets calls infer it).
+    _table: E,
+    realm: E::Column,
+    status: E::Column,
+    count: E::Column,
+}
+
+const ROWS: CountColumns<token_counter::Entity> = CountColumns {
+    _table: token_counter::Entity,
+    realm: token_counter::Column::Realm,
+    status: token_counter::Column::Status,
+    count: token_counter::Column::Count,
+};
+
+const DAYS: CountColumns<token_counter_day::Entity> = CountColumns {
+    _table: token_counter_day::Entity,
+    realm: token_counter_day::Column::Realm,
+    status: token_counter_day::Column::Status,
+    count: token_counter_day::Column::Highest,
+};
+
+/// Entries of the given realms (None: every realm) and statuses.
+fn series<E: EntityTrait>(
+    columns: &CountColumns<E>,
+    realms: Option<&[String]>,
+    statuses: Option<&[TokenStatus]>,
+) -> Condition {
     let mut condition = Condition::all();
     if let Some(realms) = realms {
-        condition = condition.add(token_counter::Column::Realm.is_in(realms.iter().cloned()));
+        condition = condition.add(columns.realm.is_in(realms.iter().cloned()));
     }
     if let Some(statuses) = statuses {
-        condition = condition.add(token_counter::Column::Status.is_in(status_names(statuses)));
+        condition = condition.add(columns.status.is_in(status_names(statuses)));
     }
     condition
 }
 
-/// The highest count per (realm, status) among rows matching `condition`.
-async fn highest<C: ConnectionTrait>(
+/// The highest count per (realm, status) among the entries matching
+/// `condition`.
+async fn highest<E: EntityTrait, C: ConnectionTrait>(
     db: &C,
+    columns: &CountColumns<E>,
     condition: Condition,
 ) -> Result<BTreeMap<(String, String), i64>> {
-    let rows: Vec<(String, String, i64)> = token_counter::Entity::find()
+    let (realm, status, count) = (columns.realm, columns.status, columns.count);
+    let rows: Vec<(String, String, i64)> = E::find()
         .select_only()
-        .column(token_counter::Column::Realm)
-        .column(token_counter::Column::Status)
-        .column_as(token_counter::Column::Count.max(), "highest")
+        .column(realm)
+        .column(status)
+        .column_as(count.max(), "highest")
         .filter(condition)
-        .group_by(token_counter::Column::Realm)
-        .group_by(token_counter::Column::Status)
+        .group_by(realm)
+        .group_by(status)
         .into_tuple()
         .all(db)
         .await?;
@@ -239,7 +273,7 @@ impl Tokens {
         page::validate(args)?;
         let realms = realm_filter(actor, realms)?;
         let status = status.map(|asked| statuses(Some(asked), &[])).transpose()?;
-        let mut condition = series(realms.as_deref(), status.as_deref());
+        let mut condition = series(&ROWS, realms.as_deref(), status.as_deref());
         if let Some(since) = since {
             condition = condition.add(token_counter::Column::RecordedAt.gte(to_micros(since)));
         }
@@ -322,10 +356,23 @@ impl Tokens {
             .db
             .read(|tx| async move {
                 let tx = &*tx;
-                let within = series(Some(realms), Some(statuses))
-                    .add(token_counter::Column::RecordedAt.gte(window_start))
-                    .add(token_counter::Column::RecordedAt.lt(window_end));
-                let mut found = highest(tx, within).await?;
+                // Whole days from the daily highs; the rest of a last day
+                // cut short by `to` = now from its rows.
+                let (first_day, last_day) = (day_of(window_start), day_of(window_end));
+                let days = series(&DAYS, Some(realms), Some(statuses))
+                    .add(token_counter_day::Column::Day.gte(first_day))
+                    .add(token_counter_day::Column::Day.lt(last_day));
+                let mut found = highest(tx, &DAYS, days).await?;
+                let tail_start = window_start.max(i64::from(last_day) * MICROS_PER_DAY);
+                if tail_start < window_end {
+                    let tail = series(&ROWS, Some(realms), Some(statuses))
+                        .add(token_counter::Column::RecordedAt.gte(tail_start))
+                        .add(token_counter::Column::RecordedAt.lt(window_end));
+                    for (key, count) in highest(tx, &ROWS, tail).await? {
+                        let entry = found.entry(key).or_insert(count);
+                        *entry = (*entry).max(count);
+                    }
+                }
                 for realm in realms {
                     for status in statuses {
                         let carried: Option<i64> = token_counter::Entity::find()
@@ -373,7 +420,8 @@ impl Tokens {
         actor.require(Scope::CountersMaximum)?;
         let statuses = statuses(status, &[TokenStatus::Total])?;
         let realms = self.listed_realms(actor, realms).await?;
-        let found = highest(self.db.conn(), series(Some(&realms), Some(&statuses))).await?;
+        let days = series(&DAYS, Some(&realms), Some(&statuses));
+        let found = highest(self.db.conn(), &DAYS, days).await?;
         Ok(table(&realms, &statuses, |realm, status| {
             found
                 .get(&(realm.to_owned(), status.as_str().to_owned()))
@@ -422,12 +470,15 @@ impl Tokens {
             (true, None) => None,
             (false, asked) => Some(statuses(asked, &[TokenStatus::Total])?),
         };
-        let mut condition = series(realms.as_deref(), statuses.as_deref());
+        let mut condition = series(&ROWS, realms.as_deref(), statuses.as_deref());
+        let mut days = series(&DAYS, realms.as_deref(), statuses.as_deref());
         if let Some(day) = what.before {
-            condition =
-                condition.add(token_counter::Column::RecordedAt.lt(to_micros(midnight(day))));
+            let before = to_micros(midnight(day));
+            condition = condition.add(token_counter::Column::RecordedAt.lt(before));
+            // Deletions end at a midnight: they drop whole days.
+            days = days.add(token_counter_day::Column::Day.lt(day_of(before)));
         }
-        let condition = &condition;
+        let (condition, days) = (&condition, &days);
         let realm = match realms.as_deref() {
             Some([one]) => Some(one.clone()),
             _ => None,
@@ -445,6 +496,10 @@ impl Tokens {
                     .exec(tx)
                     .await?
                     .rows_affected;
+                token_counter_day::Entity::delete_many()
+                    .filter(days.clone())
+                    .exec(tx)
+                    .await?;
                 audit::record(
                     tx,
                     actor,

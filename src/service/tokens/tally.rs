@@ -7,11 +7,15 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use entity::{token_counter, token_holder, token_tally};
+use entity::{token_counter, token_counter_day, token_holder, token_tally};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 
+use super::TokenStatus;
 use super::policies::policy_of;
+use crate::service::user_counts::day_of;
 use crate::service::{Error, Result};
 use crate::time::to_micros;
 
@@ -127,7 +131,11 @@ async fn save(tx: &DatabaseTransaction, tally: &token_tally::Model) -> Result<()
 /// last one, else 0). The realm's tally is locked, so no one else writes
 /// its holders meanwhile.
 async fn hold(tx: &DatabaseTransaction, realm: &str, user: i32, delta: i64) -> Result<i64> {
+    // A locking read: MariaDB's plain reads see the snapshot the
+    // transaction took before it waited for the tally, not the rows the
+    // event before it committed.
     let row = token_holder::Entity::find_by_id((realm.to_owned(), user))
+        .lock_exclusive()
         .one(tx)
         .await?;
     let held = row.as_ref().map_or(0, |r| r.tokens);
@@ -157,29 +165,63 @@ async fn hold(tx: &DatabaseTransaction, realm: &str, user: i32, delta: i64) -> R
     Ok(i64::from(now > 0) - i64::from(held > 0))
 }
 
-/// One counter row per status of the realm's policy, with its count now.
+/// One counter row per status of the realm's policy, with its count now,
+/// and the day's highest count per status raised to it where it is higher.
 async fn write_counters(
     tx: &DatabaseTransaction,
     event: &str,
     at: DateTime<Utc>,
     tally: &token_tally::Model,
 ) -> Result<()> {
-    let statuses = policy_of(tx, &tally.realm).await?;
-    if statuses.is_empty() {
+    let counts: Vec<(TokenStatus, i64)> = policy_of(tx, &tally.realm)
+        .await?
+        .into_iter()
+        .map(|status| (status, status.count(tally)))
+        .collect();
+    if counts.is_empty() {
         return Ok(());
     }
-    let rows = statuses
-        .into_iter()
-        .map(|status| token_counter::ActiveModel {
+    let rows = counts
+        .iter()
+        .map(|(status, count)| token_counter::ActiveModel {
             recorded_at: Set(to_micros(at)),
             event: Set(event.to_owned()),
             realm: Set(tally.realm.clone()),
             status: Set(status.as_str().to_owned()),
-            count: Set(status.count(tally)),
+            count: Set(*count),
             ..Default::default()
         });
     token_counter::Entity::insert_many(rows)
         .exec_without_returning(tx)
         .await?;
+    // The realm's tally is locked: no one else writes its days meanwhile
+    // (read with a lock all the same, for the latest rows; see `hold`).
+    let day = day_of(to_micros(at));
+    let highest: BTreeMap<String, i64> = token_counter_day::Entity::find()
+        .filter(token_counter_day::Column::Realm.eq(tally.realm.as_str()))
+        .filter(token_counter_day::Column::Day.eq(day))
+        .lock_exclusive()
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|d| (d.status, d.highest))
+        .collect();
+    for (status, count) in counts {
+        let row = token_counter_day::ActiveModel {
+            realm: Set(tally.realm.clone()),
+            status: Set(status.as_str().to_owned()),
+            day: Set(day),
+            highest: Set(count),
+        };
+        match highest.get(status.as_str()) {
+            None => {
+                row.insert(tx).await?;
+            }
+            Some(high) if count > *high => {
+                row.update(tx).await?;
+            }
+            Some(_) => {}
+        }
+    }
     Ok(())
 }
