@@ -14,16 +14,18 @@
 //! - `tokenCountsInPeriod` for one month of the 1M rows (target <= 20 ms);
 //! - a `tokenCounters` page of 100 at depth 0 and at depth 900k (ratio <= 1.2).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Datelike, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use entity::{realm, token, token_counter, token_tally};
+use entity::{realm, token, token_counter, token_counter_day, token_tally};
 use headcount::clock::SystemClock;
 use headcount::db::Db;
 use headcount::service::page::{Page, PageArgs};
 use headcount::service::tokens::{Counter, CounterOrder, TokenStatus};
+use headcount::service::user_counts::day_of;
 use headcount::service::{Principal, Services};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
@@ -45,7 +47,8 @@ fn first(n: i32, after: Option<String>) -> PageArgs {
 }
 
 /// Fills an empty database: the realms' tokens (one in ten disabled, none
-/// assigned), their tallies, and the 1M realm's counter rows.
+/// assigned), their tallies, and the 1M realm's counter rows with their
+/// daily highs, as the services keep them.
 async fn fill(services: &Services, db: &Db) {
     let system = Principal::system();
     services
@@ -91,14 +94,33 @@ async fn fill(services: &Services, db: &Db) {
         .expect("tally");
     }
     let step = YEAR_US / COUNTER_ROWS;
+    let at = |i: i64| now - YEAR_US + i * step;
+    let count = |i: i64| 500_000 + (i * 7919) % 500_000;
+    let mut highs: BTreeMap<i32, i64> = BTreeMap::new();
+    for i in 0..COUNTER_ROWS {
+        let high = highs.entry(day_of(at(i))).or_insert(0);
+        *high = (*high).max(count(i));
+    }
+    let days = highs
+        .into_iter()
+        .map(|(day, high)| token_counter_day::ActiveModel {
+            realm: Set("t1m".to_owned()),
+            status: Set("TOTAL".to_owned()),
+            day: Set(day),
+            highest: Set(high),
+        });
+    token_counter_day::Entity::insert_many(days)
+        .exec_without_returning(db.conn())
+        .await
+        .expect("daily highs");
     for start in (0..COUNTER_ROWS).step_by(BATCH) {
         let tx = db.begin_write().await.expect("begin");
         let rows = (start..start + BATCH as i64).map(|i| token_counter::ActiveModel {
-            recorded_at: Set(now - YEAR_US + i * step),
+            recorded_at: Set(at(i)),
             event: Set("token_init".to_owned()),
             realm: Set("t1m".to_owned()),
             status: Set("TOTAL".to_owned()),
-            count: Set(500_000 + (i * 7919) % 500_000),
+            count: Set(count(i)),
             ..Default::default()
         });
         token_counter::Entity::insert_many(rows)
