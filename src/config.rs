@@ -196,7 +196,8 @@ pub struct TokenCreateArgs {
     pub expires: Option<String>,
 }
 
-/// Either `--demo`, or `--users N --changes M` for the bulk generator.
+/// Either `--demo`, or `--users N --changes M` for the bulk generator; and/or
+/// `--tokens N`.
 #[derive(Debug, Args)]
 pub struct SeedArgs {
     /// The small realistic demo data set (3 realms, ~200 users, 90 days of history).
@@ -222,4 +223,9 @@ pub struct SeedArgs {
     /// Days of history, ending now.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
+
+    /// Also generate this many authentication tokens, with their events
+    /// and counters over the history span (alone: over the directory there is).
+    #[arg(long)]
+    pub tokens: Option<u32>,
 }

@@ -56,23 +56,34 @@ async fn run() -> Result<()> {
             create_token(&services, args).await
         }
         Command::Seed(args) => {
-            let spec = match (args.demo, args.users, args.changes) {
-                (true, None, None) => None,
-                (false, Some(users), Some(changes)) => Some(headcount::seed::GenerateSpec {
+            let users = match (args.demo, args.users, args.changes) {
+                (true, None, None) => Some(None),
+                (false, Some(users), Some(changes)) => Some(Some(headcount::seed::GenerateSpec {
                     users,
                     changes,
                     realms: args.realms,
                     seed: args.seed,
                     days: args.days,
-                }),
-                _ => bail!("say what to seed: --demo, or --users N --changes M"),
+                })),
+                (false, None, None) if args.tokens.is_some() => None,
+                _ => bail!("say what to seed: --demo, or --users N --changes M, and/or --tokens N"),
             };
             let db = connect(&cli.database_url).await?;
-            let summary = match spec {
-                None => headcount::seed::demo(&db).await?,
-                Some(spec) => headcount::seed::generate(&db, &spec, chrono::Utc::now()).await?,
+            let now = chrono::Utc::now();
+            let mut summary = match users {
+                Some(None) => vec![headcount::seed::demo(&db).await?],
+                Some(Some(spec)) => vec![headcount::seed::generate(&db, &spec, now).await?],
+                None => Vec::new(),
             };
-            println!("{summary}");
+            if let Some(tokens) = args.tokens {
+                let spec = headcount::seed::TokenSpec {
+                    tokens,
+                    seed: args.seed,
+                    days: args.days,
+                };
+                summary.push(headcount::seed::generate_tokens(&db, &spec, now).await?);
+            }
+            println!("{}", summary.join("\n"));
             Ok(())
         }
         Command::Serve(args) => serve(&cli.database_url, args).await,

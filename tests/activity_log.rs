@@ -420,6 +420,8 @@ async fn every_mutation_writes_a_documented_event(t: TestServer) {
     t.create_realm("acme").await;
     let ds = t.create_dataset("acme", "Sales").await["datasetId"].clone();
     let user = t.create_user("acme", "ann@acme.test", &["TEAM_USER"]).await;
+    // A user who stays (the cases delete `user`), for the token cases.
+    let other = t.create_user("acme", "cy@acme.test", &[]).await;
     let token = t.token(&["USERS_READ"], Some(&["acme"])).await;
     let token_id = t.api_token_rows().await.last().unwrap().id;
     let token_gid = base64::Engine::encode(
@@ -506,6 +508,66 @@ async fn every_mutation_writes_a_documented_event(t: TestServer) {
             "mutation($id: ID!) { revokeApiToken(id: $id) { id } }",
             json!({ "id": token_gid }),
             "api_token.revoked",
+        ),
+        (
+            "setReportingPolicy",
+            "mutation { setReportingPolicy(realm: \"acme\", statuses: [TOTAL, ACTIVE]) }",
+            json!({}),
+            "token.reporting_policy_set",
+        ),
+        (
+            "enrollToken",
+            "mutation { enrollToken(input: {serial: \"T-1\", realm: \"acme\"}) { id } }",
+            json!({}),
+            "token.enrolled",
+        ),
+        (
+            "assignToken",
+            "mutation($id: Int!) { assignToken(serial: \"T-1\", userId: $id) { id } }",
+            json!({ "id": other }),
+            "token.assigned",
+        ),
+        (
+            "unassignToken",
+            "mutation { unassignToken(serial: \"T-1\") { id } }",
+            json!({}),
+            "token.unassigned",
+        ),
+        (
+            "disableToken",
+            "mutation { disableToken(serial: \"T-1\") { id } }",
+            json!({}),
+            "token.disabled",
+        ),
+        (
+            "enableToken",
+            "mutation { enableToken(serial: \"T-1\") { id } }",
+            json!({}),
+            "token.enabled",
+        ),
+        (
+            "setTokenRealm",
+            "mutation { setTokenRealm(serial: \"T-1\", realm: \"beta\") { id } }",
+            json!({}),
+            "token.realm_changed",
+        ),
+        (
+            "removeToken",
+            "mutation { removeToken(serial: \"T-1\") { id } }",
+            json!({}),
+            "token.removed",
+        ),
+        (
+            "deleteTokenCountersBefore",
+            "mutation { deleteTokenCountersBefore(date: \"2100-01-01\", allStatuses: true) { deletedCount } }",
+            json!({}),
+            "token_counters.deleted_before",
+        ),
+        (
+            "deleteAllTokenCounters",
+            "mutation { deleteAllTokenCounters(allStatuses: true) { deletedCount } }",
+            json!({}),
+            "token_counters.deleted_all",
         ),
         (
             "generateChangelogReport",

@@ -41,6 +41,10 @@ struct Targets {
     request_gid: String,
     /// A report job asked for by a token bound to the other realm.
     report_gid: String,
+    /// An authentication token (a person's), its global id, and a counter row.
+    serial: String,
+    serial_gid: String,
+    counter_gid: String,
 }
 
 /// Realm alpha's own things, used next to the targets.
@@ -49,6 +53,7 @@ struct Own {
     user_gid: String,
     email: String,
     dataset: i64,
+    serial: String,
 }
 
 struct World {
@@ -92,6 +97,24 @@ async fn world(t: &TestServer) -> World {
     )
     .await;
     let change = t.changelog(b1_id).await;
+    t.admin_ok(
+        "mutation { setReportingPolicy(realm: \"*\", statuses: [TOTAL]) }",
+        json!({}),
+    )
+    .await;
+    let enroll =
+        "mutation($s: String!, $r: String!) { enrollToken(input: {serial: $s, realm: $r}) { id } }";
+    t.admin_ok(enroll, json!({ "s": "A-TOKEN", "r": "alpha" }))
+        .await;
+    let b_token = t
+        .admin_ok(enroll, json!({ "s": "B-TOKEN", "r": "beta" }))
+        .await;
+    let counters = t
+        .admin_ok(
+            "{ tokenCounters(realms: [\"beta\"]) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     let (beta_token, beta_secret) = t
         .token_named("beta-reader", &["USERS_READ"], Some(&["beta"]), None)
         .await;
@@ -160,6 +183,7 @@ async fn world(t: &TestServer) -> World {
             user_gid: str_of(&a1["id"]),
             email: "a1@alpha.test".to_owned(),
             dataset: alpha_ds["datasetId"].as_i64().unwrap(),
+            serial: "A-TOKEN".to_owned(),
         },
         other: Targets {
             realm: "beta".to_owned(),
@@ -175,6 +199,9 @@ async fn world(t: &TestServer) -> World {
             audit_gid: str_of(&nodes(&audit["auditEvents"])[0]["id"]),
             request_gid: str_of(&request["id"]),
             report_gid: str_of(&report["generateChangelogReport"]["id"]),
+            serial: "B-TOKEN".to_owned(),
+            serial_gid: str_of(&b_token["enrollToken"]["id"]),
+            counter_gid: str_of(&nodes(&counters["tokenCounters"])[0]["id"]),
         },
         missing: nothing(),
     }
@@ -196,6 +223,9 @@ fn nothing() -> Targets {
         audit_gid: gid("AuditEvent", 987_007),
         request_gid: gid("ApiRequest", 987_008),
         report_gid: gid("ReportJob", 987_009),
+        serial: "NO-SUCH-TOKEN".to_owned(),
+        serial_gid: gid("Token", 987_010),
+        counter_gid: gid("TokenCounter", 987_011),
     }
 }
 
@@ -600,6 +630,158 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             Code("NOT_FOUND"),
         ),
     ]);
+    cases.extend(token_cases(own, x));
+    cases
+}
+
+/// Tokens and their counters: serials and global ids of another realm's
+/// tokens, and realm names in every counter action.
+fn token_cases(own: &Own, x: &Targets) -> Vec<Case> {
+    use Expect::*;
+    let r = || x.realm.clone();
+    let s = || x.serial.clone();
+    let node = "query($id: ID!) { node(id: $id) { id __typename } }";
+    let mut cases = vec![
+        query(
+            "node",
+            node,
+            json!({ "id": x.serial_gid }),
+            vec![x.serial_gid.clone()],
+            Null,
+        ),
+        query(
+            "node",
+            node,
+            json!({ "id": x.counter_gid }),
+            vec![x.counter_gid.clone()],
+            Null,
+        ),
+        query(
+            "tokens",
+            "query($r: String) { tokens(realm: $r) { totalCount edges { node { serial } } } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "tokens",
+            "query($s: String) { tokens(serial: $s) { totalCount edges { node { serial } } } }",
+            json!({ "s": x.serial }),
+            vec![s()],
+            Empty,
+        ),
+        query(
+            "reportingPolicy",
+            "query($r: String!) { reportingPolicy(realm: $r) }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "tokenCounters",
+            "query($r: [String!]) { tokenCounters(realms: $r) { totalCount edges { node { id } } } }",
+            json!({ "r": ["alpha", x.realm] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "tokenCountsInPeriod",
+            "query($r: [String!]) { tokenCountsInPeriod(realms: $r) { realms { realm } } }",
+            json!({ "r": [x.realm] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "tokenCountMaximum",
+            "query($r: [String!]) { tokenCountMaximum(realms: $r) { realm } }",
+            json!({ "r": [x.realm] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "currentTokenCounts",
+            "query($r: [String!]) { currentTokenCounts(realms: $r) { realm } }",
+            json!({ "r": [x.realm] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "enrollToken",
+            "mutation($r: String) { enrollToken(input: {serial: \"SNEAKY\", realm: $r}) { serial } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "assignToken",
+            "mutation($s: String!, $u: Int!) { assignToken(serial: $s, userId: $u) { serial } }",
+            json!({ "s": x.serial, "u": own.user }),
+            vec![s()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "assignToken",
+            "mutation($s: String!, $u: Int!) { assignToken(serial: $s, userId: $u) { serial } }",
+            json!({ "s": own.serial, "u": x.user }),
+            vec![x.user.to_string()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "setTokenRealm",
+            "mutation($s: String!) { setTokenRealm(serial: $s, realm: \"alpha\") { serial } }",
+            json!({ "s": x.serial }),
+            vec![s()],
+            Code("NOT_FOUND"),
+        ),
+        mutation(
+            "setTokenRealm",
+            "mutation($s: String!, $r: String) { setTokenRealm(serial: $s, realm: $r) { serial } }",
+            json!({ "s": own.serial, "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "setReportingPolicy",
+            "mutation($r: String!) { setReportingPolicy(realm: $r, statuses: [ACTIVE]) }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "deleteAllTokenCounters",
+            "mutation($r: [String!]) { deleteAllTokenCounters(realms: $r, allStatuses: true) { deletedCount } }",
+            json!({ "r": [x.realm] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
+            "deleteTokenCountersBefore",
+            "mutation($r: [String!]) { deleteTokenCountersBefore(date: \"2999-01-01\", realms: $r, allStatuses: true) { deletedCount } }",
+            json!({ "r": [x.realm] }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+    ];
+    for field in [
+        "unassignToken",
+        "enableToken",
+        "disableToken",
+        "removeToken",
+    ] {
+        let text = match field {
+            "unassignToken" => "mutation($s: String!) { unassignToken(serial: $s) { serial } }",
+            "enableToken" => "mutation($s: String!) { enableToken(serial: $s) { serial } }",
+            "disableToken" => "mutation($s: String!) { disableToken(serial: $s) { serial } }",
+            _ => "mutation($s: String!) { removeToken(serial: $s) { serial } }",
+        };
+        cases.push(mutation(
+            field,
+            text,
+            json!({ "s": x.serial }),
+            vec![s()],
+            Code("NOT_FOUND"),
+        ));
+    }
     cases
 }
 
@@ -804,6 +986,7 @@ fn every_field_with_an_id_or_realm_is_covered() {
         user_gid: gid("User", 1),
         email: "a1@alpha.test".to_owned(),
         dataset: 1,
+        serial: "A-TOKEN".to_owned(),
     };
     let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
         .expect("read schema.graphql");

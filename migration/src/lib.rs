@@ -12,6 +12,12 @@ mod m20261122_000006_create_audit_events;
 mod m20261122_000007_create_api_tokens;
 mod m20261122_000008_create_user_count_days;
 mod m20261203_000001_index_user_changes_realm;
+mod m20261203_100001_create_tokens;
+mod m20261203_100002_create_reporting_policies;
+mod m20261203_100003_create_token_tallies;
+mod m20261203_100004_create_token_holders;
+mod m20261203_100005_create_token_counters;
+mod m20261203_100006_create_token_counter_days;
 mod m20261203_200001_create_api_requests;
 mod m20261203_300001_create_user_count_quarters;
 mod m20261203_400001_create_report_jobs;
@@ -34,6 +40,12 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_api_tokens::Migration),
             Box::new(m20261122_000008_create_user_count_days::Migration),
             Box::new(m20261203_000001_index_user_changes_realm::Migration),
+            Box::new(m20261203_100001_create_tokens::Migration),
+            Box::new(m20261203_100002_create_reporting_policies::Migration),
+            Box::new(m20261203_100003_create_token_tallies::Migration),
+            Box::new(m20261203_100004_create_token_holders::Migration),
+            Box::new(m20261203_100005_create_token_counters::Migration),
+            Box::new(m20261203_100006_create_token_counter_days::Migration),
             Box::new(m20261203_200001_create_api_requests::Migration),
             Box::new(m20261203_300001_create_user_count_quarters::Migration),
             Box::new(m20261203_400001_create_report_jobs::Migration),

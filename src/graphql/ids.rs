@@ -16,6 +16,8 @@ pub enum GlobalId {
     AuditEvent(i64),
     ApiRequest(i64),
     ReportJob(i64),
+    Token(i32),
+    TokenCounter(i64),
 }
 
 impl GlobalId {
@@ -29,6 +31,8 @@ impl GlobalId {
             GlobalId::AuditEvent(id) => format!("AuditEvent:{id}"),
             GlobalId::ApiRequest(id) => format!("ApiRequest:{id}"),
             GlobalId::ReportJob(id) => format!("ReportJob:{id}"),
+            GlobalId::Token(id) => format!("Token:{id}"),
+            GlobalId::TokenCounter(id) => format!("TokenCounter:{id}"),
         };
         ID(URL_SAFE_NO_PAD.encode(raw))
     }
@@ -49,6 +53,8 @@ impl GlobalId {
             "AuditEvent" => GlobalId::AuditEvent(key.parse().map_err(|_| malformed())?),
             "ApiRequest" => GlobalId::ApiRequest(key.parse().map_err(|_| malformed())?),
             "ReportJob" => GlobalId::ReportJob(key.parse().map_err(|_| malformed())?),
+            "Token" => GlobalId::Token(small()?),
+            "TokenCounter" => GlobalId::TokenCounter(key.parse().map_err(|_| malformed())?),
             _ => return Err(malformed()),
         })
     }

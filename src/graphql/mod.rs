@@ -16,6 +16,7 @@ mod realms;
 mod reports;
 mod requests;
 mod scalars;
+mod tokens;
 mod user_metrics;
 mod users;
 
@@ -39,6 +40,7 @@ pub struct Query(
     requests::RequestQueryRoot,
     reports::ReportQuery,
     insights::InsightsQuery,
+    tokens::TokenQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -47,6 +49,7 @@ pub struct Mutation(
     realms::RealmMutation,
     users::UserMutation,
     reports::ReportMutation,
+    tokens::TokenMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -10,6 +10,7 @@ use super::ids::GlobalId;
 use super::realms::{Dataset, Realm};
 use super::reports::ReportJob;
 use super::requests::ApiRequest;
+use super::tokens::{Token, TokenCounter};
 use super::users::User;
 use super::{actor, services};
 
@@ -24,6 +25,8 @@ pub enum Node {
     AuditEvent(AuditEvent),
     ApiRequest(ApiRequest),
     ReportJob(ReportJob),
+    Token(Token),
+    TokenCounter(TokenCounter),
 }
 
 async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node>> {
@@ -69,6 +72,16 @@ async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node
             .get(actor, id)
             .await?
             .map(|j| Node::ReportJob(ReportJob(j))),
+        GlobalId::Token(id) => services
+            .tokens
+            .token_by_id(actor, id)
+            .await?
+            .map(|t| Node::Token(Token(t))),
+        GlobalId::TokenCounter(id) => services
+            .tokens
+            .counter_by_id(actor, id)
+            .await?
+            .map(|c| Node::TokenCounter(TokenCounter(c))),
     })
 }
 

@@ -115,6 +115,20 @@ impl User {
         // would carry (and copy) its size.
         Box::pin(super::history::changelog(ctx, &query, &args)).await
     }
+
+    /// The tokens assigned to this user.
+    #[graphql(complexity = "cost(first, last, child_complexity, __field)")]
+    async fn tokens(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Inline<super::tokens::TokenConnection>> {
+        let args = page_args(first, after, last, before);
+        Box::pin(super::tokens::user_tokens(ctx, self.0.id, args)).await
+    }
 }
 
 connection!(UserConnection, UserEdge, User, in_memory);

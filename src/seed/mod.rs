@@ -3,6 +3,8 @@
 
 mod demo;
 mod generate;
+mod tokens;
 
 pub use demo::demo;
 pub use generate::{GenerateSpec, generate};
+pub use tokens::{TokenSpec, generate_tokens};

@@ -15,6 +15,7 @@ pub mod range;
 pub mod reports;
 pub mod requests;
 pub mod sign_in_failures;
+pub mod tokens;
 pub mod tz;
 pub mod user_counts;
 
@@ -41,6 +42,7 @@ pub struct Services {
     pub api_requests: requests::ApiRequests,
     /// Records nothing until the HTTP edge starts it.
     pub request_log: requests::RequestLog,
+    pub tokens: tokens::Tokens,
 }
 
 impl Services {
@@ -61,7 +63,8 @@ impl Services {
                 catalog.clone(),
                 realms.clone(),
             ),
-            insights: insights::Insights::new(db.clone(), clock.clone(), realms),
+            insights: insights::Insights::new(db.clone(), clock.clone(), realms.clone()),
+            tokens: tokens::Tokens::new(db.clone(), clock.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
             reports: reports::Reports::new(
                 db.clone(),
