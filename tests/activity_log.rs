@@ -582,6 +582,12 @@ async fn every_mutation_writes_a_documented_event(t: TestServer) {
             "report.requested",
         ),
         (
+            "generateTokenCounterReport",
+            "mutation { generateTokenCounterReport(input: {}) { id } }",
+            json!({}),
+            "report.requested",
+        ),
+        (
             "cancelReportJob",
             "mutation($id: ID!) { cancelReportJob(id: $id) { id } }",
             // The first job of this test's own database.

@@ -492,6 +492,13 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             Code("FORBIDDEN"),
         ),
         mutation(
+            "generateTokenCounterReport",
+            "mutation($r: String!) { generateTokenCounterReport(input: {realms: [$r]}) { id } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
             "generateSnapshotReport",
             "mutation($r: String!) { generateSnapshotReport(input: {filter: {realm: [$r]}}) { id } }",
             json!({ "r": x.realm }),

@@ -21,6 +21,7 @@ backend_tests!(
     bad_input_creates_no_job,
     scopes_are_checked_before_anything_else,
     jobs_outside_the_tokens_realms_answer_like_missing_ones,
+    token_counter_report_matches_the_query,
 );
 
 backend_tests!(
@@ -644,4 +645,55 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+async fn token_counter_report_matches_the_query(t: TestServer) {
+    t.create_realm("a").await;
+    t.create_realm("b").await;
+    let admin = t.admin_secret().to_owned();
+    t.admin_ok(
+        "mutation { setReportingPolicy(realm: \"*\", statuses: [TOTAL, ACTIVE]) }",
+        json!({}),
+    )
+    .await;
+    let enroll =
+        "mutation($s: String!, $r: String!) { enrollToken(input: {serial: $s, realm: $r}) { id } }";
+    for (serial, realm) in [("A-1", "a"), ("A-2", "a"), ("B-1", "b")] {
+        t.admin_ok(enroll, json!({ "s": serial, "r": realm })).await;
+    }
+    t.admin_ok(
+        "mutation { disableToken(serial: \"A-1\") { id } }",
+        json!({}),
+    )
+    .await;
+    let args = json!({ "realms": ["a"] });
+    let query = "query($realms: [String!]) { tokenCounters(realms: $realms, first: 1000) { edges { node { id date event realm status count } } } }";
+    let expected = nodes(&t.admin_ok(query, args.clone()).await["tokenCounters"]);
+    assert_eq!(
+        expected.len(),
+        6,
+        "three events in realm a, two statuses each"
+    );
+    for format in ["CSV", "JSON"] {
+        let mut input = args.clone();
+        input["format"] = json!(format);
+        let queued = generate(&t, &admin, "generateTokenCounterReport", input).await;
+        assert_eq!(queued["kind"], "TOKEN_COUNTERS");
+        let job = finished(&t, &admin, queued["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "SUCCESS", "{job}");
+        let got = download(&t, &download_path(&t, &job), Some(&admin), false).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_file_matches(format, &got.body, &expected);
+    }
+    // The counters' own scope is needed, and a realm beyond the token's
+    // bindings is refused before any job exists.
+    let without = t.token(&["REPORTS_CREATE"], None).await;
+    let mutation = "mutation { generateTokenCounterReport(input: {}) { id } }";
+    assert_code(&t.gql(&without, mutation, json!({})).await, "FORBIDDEN");
+    let bound = t
+        .token(&["REPORTS_CREATE", "COUNTERS_SHOW"], Some(&["a"]))
+        .await;
+    let other = "mutation { generateTokenCounterReport(input: {realms: [\"b\"]}) { id } }";
+    assert_code(&t.gql(&bound, other, json!({})).await, "FORBIDDEN");
+    assert_eq!(job_count(&t).await, 2);
 }

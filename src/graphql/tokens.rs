@@ -71,7 +71,9 @@ pub enum TokenStatus {
     TotalUsers,
 }
 
-fn domain_statuses(statuses: Option<Vec<TokenStatus>>) -> Option<Vec<domain::TokenStatus>> {
+pub(super) fn domain_statuses(
+    statuses: Option<Vec<TokenStatus>>,
+) -> Option<Vec<domain::TokenStatus>> {
     statuses.map(|s| s.into_iter().map(Into::into).collect())
 }
 

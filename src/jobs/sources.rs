@@ -26,6 +26,7 @@ impl Source {
         match kind {
             ReportKind::UserChangelog => &CHANGELOG,
             ReportKind::UserSnapshot => &SNAPSHOT,
+            ReportKind::TokenCounters => &TOKEN_COUNTERS,
         }
     }
 
@@ -114,6 +115,23 @@ static SNAPSHOT: Source = Source {
         ("enabled", None),
         ("roles", None),
         ("datasets", DATASET_ROLE),
+    ],
+};
+
+static TOKEN_COUNTERS: Source = Source {
+    field: "tokenCounters",
+    arguments: &[
+        ("realms", "[String!]"),
+        ("status", "[TokenStatus!]"),
+        ("since", "DateTime"),
+    ],
+    fields: &[
+        ("id", None),
+        ("date", None),
+        ("event", None),
+        ("realm", None),
+        ("status", None),
+        ("count", None),
     ],
 };
 

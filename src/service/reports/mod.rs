@@ -34,15 +34,21 @@ use crate::time::{from_micros, to_micros};
 pub enum ReportKind {
     UserChangelog,
     UserSnapshot,
+    TokenCounters,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 2] = [ReportKind::UserChangelog, ReportKind::UserSnapshot];
+    pub const ALL: [ReportKind; 3] = [
+        ReportKind::UserChangelog,
+        ReportKind::UserSnapshot,
+        ReportKind::TokenCounters,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ReportKind::UserChangelog => "USER_CHANGELOG",
             ReportKind::UserSnapshot => "USER_SNAPSHOT",
+            ReportKind::TokenCounters => "TOKEN_COUNTERS",
         }
     }
 
@@ -51,6 +57,7 @@ impl ReportKind {
         match self {
             ReportKind::UserChangelog => Scope::ChangelogRead,
             ReportKind::UserSnapshot => Scope::UsersRead,
+            ReportKind::TokenCounters => Scope::CountersShow,
         }
     }
 
@@ -59,6 +66,7 @@ impl ReportKind {
         match self {
             ReportKind::UserChangelog => "user-changelog",
             ReportKind::UserSnapshot => "user-snapshot",
+            ReportKind::TokenCounters => "token-counters",
         }
     }
 
