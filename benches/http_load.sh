@@ -3,7 +3,7 @@
 #
 #   benches/http_load.sh DATABASE_URL [SECONDS] [CONNECTIONS]
 #
-# Starts a release build of headcount on DATABASE_URL (already seeded, e.g. by
+# Starts a `dist` build (fat LTO) of headcount on DATABASE_URL (already seeded, e.g. by
 # `headcount seed --users 100000 --changes 1000000`), issues a read token, runs
 # wrk, and prints requests/s, latency percentiles and the server's resident
 # memory (VmHWM: peak, VmRSS: at the end). Traffic stays on 127.0.0.1.
@@ -14,10 +14,10 @@ seconds=${2:-20}
 connections=${3:-32}
 port=${HEADCOUNT_BENCH_PORT:-18480}
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin="$here/target/release/headcount"
+bin="$here/target/dist/headcount"
 
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+cargo build --profile dist --quiet --manifest-path "$here/Cargo.toml"
 
 work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -6,7 +6,7 @@
 # Counts the CPU instructions the server executes per request, which unlike
 # requests/s does not move with whatever else the machine is doing: the way
 # to compare two builds on a shared, noisy machine. Each binary (default: a
-# release build of this checkout) serves DATABASE_URL (already seeded, e.g.
+# `dist` build (fat LTO) of this checkout) serves DATABASE_URL (already seeded, e.g.
 # by `headcount seed --users 100000 --changes 1000000`) under callgrind; after
 # 20 warm-up requests the counters are zeroed, REQUESTS requests (default
 # 200) are sent four at a time with curl, and the total is divided by
@@ -22,8 +22,8 @@ port=${HEADCOUNT_BENCH_PORT:-18482}
 
 command -v valgrind >/dev/null || { echo "install valgrind: apt-get install valgrind" >&2; exit 1; }
 if [ $# -eq 0 ]; then
-    cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-    set -- "$here/target/release/headcount"
+    cargo build --profile dist --quiet --manifest-path "$here/Cargo.toml"
+    set -- "$here/target/dist/headcount"
 fi
 
 query='{"query":"{ users(first: 50) { edges { cursor node { id userId email name status enabled roles realm { name } datasets { datasetName role } createdAt } } pageInfo { hasNextPage endCursor } } }"}'

