@@ -105,7 +105,7 @@ impl ReportJob {
         self.0.error.as_deref()
     }
     async fn requested_by(&self) -> &str {
-        &self.0.requested_by
+        &self.0.requester.name
     }
     async fn created_at(&self) -> Timestamp {
         Timestamp(self.0.created_at)

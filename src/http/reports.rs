@@ -40,14 +40,14 @@ pub async fn download(
         let signature = Signature { expires, value };
         let verified = match job_id(&raw_id) {
             Some(id) => match reports.verify(id, &signature).await {
-                Ok(true) => reports.find(id).await.map(|job| job.map(|j| (id, j))),
+                Ok(true) => reports.find(id).await,
                 Ok(false) => Ok(None),
                 Err(err) => Err(err),
             },
             None => Ok(None),
         };
         return match verified {
-            Ok(Some((_, job))) => send(&state, None, job).await,
+            Ok(Some(job)) => send(&state, None, job).await,
             // Nothing about the job is told: tampered, expired and unknown
             // links answer alike.
             Ok(None) => Problem::from(Error::forbidden(

@@ -174,7 +174,6 @@ pub struct ReportJob {
     pub status: JobStatus,
     /// The report's arguments (the variables of the query that reads it).
     pub params: serde_json::Value,
-    pub requested_by: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -185,7 +184,8 @@ pub struct ReportJob {
     pub error: Option<String>,
     /// Where the finished file is stored (None before and once expired).
     pub object_key: Option<String>,
-    /// Who asked, with the scopes and realms it had then.
+    /// Who asked (its name is `requestedBy`), with the scopes and realms it
+    /// had then.
     pub requester: Principal,
 }
 
@@ -198,7 +198,6 @@ impl ReportJob {
             status: JobStatus::parse(&m.status)?,
             params: serde_json::from_str(&m.params)
                 .map_err(|err| Error::Internal(anyhow::anyhow!("stored report params: {err}")))?,
-            requested_by: m.requested_by.clone(),
             created_at: from_micros(m.created_at),
             started_at: m.started_at.map(from_micros),
             finished_at: m.finished_at.map(from_micros),
