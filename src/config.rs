@@ -49,6 +49,9 @@ pub enum Command {
     Schema,
     /// Load data into the database.
     Seed(SeedArgs),
+    /// Queue a report on the database, follow it (a progress bar on a
+    /// terminal) and write its file.
+    Report(ReportCommandArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +112,13 @@ pub struct ReportArgs {
     /// (default: http://LISTEN).
     #[arg(long, env = "HEADCOUNT_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// Where report files go: `s3://bucket/prefix` for an S3-compatible
+    /// store replicas share (credentials, region and endpoint from the
+    /// standard AWS_* variables, e.g. AWS_ENDPOINT_URL, AWS_ALLOW_HTTP), or a
+    /// directory (default: DATA_DIR/reports).
+    #[arg(long, env = "HEADCOUNT_REPORT_STORE", value_name = "URL")]
+    pub report_store: Option<String>,
 }
 
 /// The API request log.
@@ -228,4 +238,84 @@ pub struct SeedArgs {
     /// and counters over the history span (alone: over the directory there is).
     #[arg(long)]
     pub tokens: Option<u32>,
+}
+
+/// The kinds of report, as the command line names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportKindArg {
+    /// userChangelog's rows.
+    Changelog,
+    /// userSnapshots' rows.
+    Snapshot,
+    /// auditEvents' rows.
+    Audit,
+    /// tokenCounters' rows.
+    TokenCounters,
+    /// apiRequests' rows.
+    ApiRequests,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormatArg {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+/// `headcount report KIND [filters] --format F -o FILE`: the filters are the
+/// report's GraphQL input; each applies to the kinds whose query takes it.
+#[derive(Debug, Args)]
+pub struct ReportCommandArgs {
+    #[arg(value_enum)]
+    pub kind: ReportKindArg,
+
+    #[arg(long, value_enum, default_value_t = ReportFormatArg::Csv)]
+    pub format: ReportFormatArg,
+
+    /// Where to write the file; `-` for standard output.
+    #[arg(short, long)]
+    pub output: PathBuf,
+
+    /// Range start, RFC 3339 (changelog, audit, api-requests).
+    #[arg(long)]
+    pub start: Option<String>,
+
+    /// Range end, RFC 3339, exclusive (changelog, audit, api-requests).
+    #[arg(long)]
+    pub end: Option<String>,
+
+    /// A window ending now instead of --start/--end, e.g. 7d (audit, api-requests).
+    #[arg(long)]
+    pub window: Option<String>,
+
+    /// The moment of a snapshot, RFC 3339 (default: now).
+    #[arg(long)]
+    pub date: Option<String>,
+
+    /// Counters recorded since, RFC 3339 (token-counters).
+    #[arg(long)]
+    pub since: Option<String>,
+
+    /// Realms (repeat for several; audit takes one).
+    #[arg(long)]
+    pub realm: Vec<String>,
+
+    /// Every realm's events (audit).
+    #[arg(long)]
+    pub all_permitted_realms: bool,
+
+    /// Change types, e.g. CREATED, STATUS_CHANGED (changelog; repeat).
+    #[arg(long)]
+    pub change_type: Vec<String>,
+
+    /// Token statuses, e.g. TOTAL, ACTIVE (token-counters; repeat).
+    #[arg(long)]
+    pub status: Vec<String>,
+
+    /// Where report files are kept, as for `serve` (default: DATA_DIR/reports).
+    #[arg(long, env = "HEADCOUNT_REPORT_STORE", value_name = "URL")]
+    pub report_store: Option<String>,
+
+    #[arg(long, env = "HEADCOUNT_DATA_DIR", default_value = "./headcount-data")]
+    pub data_dir: PathBuf,
 }

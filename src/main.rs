@@ -1,4 +1,4 @@
-//! The `headcount` command: serve, migrate, token, schema, seed.
+//! The `headcount` command: serve, migrate, token, schema, seed, report.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use headcount::clock::{SharedClock, SystemClock};
-use headcount::config::{Cli, Command, LogFormat, ServeArgs, TokenCommand, TokenCreateArgs};
+use headcount::config::{
+    Cli, Command, Limits, LogFormat, ReportCommandArgs, ServeArgs, TokenCommand, TokenCreateArgs,
+};
 use headcount::db::{Db, DbOptions};
 use headcount::graphql::{parse_datetime, schema_sdl};
 use headcount::http::{self, ServerConfig};
@@ -87,7 +89,34 @@ async fn run() -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(&cli.database_url, args).await,
+        Command::Report(args) => report(&cli.database_url, args).await,
     }
+}
+
+/// `headcount report`: one worker in this process runs the job (or a
+/// replica's does), then the file is copied out of the report store.
+async fn report(database_url: &str, args: ReportCommandArgs) -> Result<()> {
+    let services = services(connect(database_url).await?).await?;
+    let store = match &args.report_store {
+        Some(location) => ReportStore::at(location, &[])?,
+        None => ReportStore::local(&args.data_dir.join("reports"))?,
+    };
+    let limits = Limits {
+        complexity_limit: usize::MAX,
+        ..Limits::default()
+    };
+    let schema = headcount::graphql::build_schema(services.clone(), &limits);
+    let _workers = headcount::jobs::start(services.clone(), schema.clone(), store.clone(), 1);
+    let job = headcount::jobs::cli::run(&services, &schema, &store, &args).await?;
+    if args.output != Path::new("-") {
+        eprintln!(
+            "wrote {} ({} rows, {} bytes)",
+            args.output.display(),
+            job.row_count.unwrap_or(0),
+            job.byte_size.unwrap_or(0)
+        );
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -180,7 +209,10 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| format!("http://{}", args.listen)),
         },
     );
-    let report_store = ReportStore::local(&args.data_dir.join("reports"))?;
+    let report_store = match &reports.report_store {
+        Some(location) => ReportStore::at(location, &[])?,
+        None => ReportStore::local(&args.data_dir.join("reports"))?,
+    };
     if let Some((_, secret)) = services.api_tokens.bootstrap().await? {
         announce_bootstrap_token(&secret, &args.data_dir, &args.listen.to_string())?;
     }

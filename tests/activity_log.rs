@@ -588,6 +588,18 @@ async fn every_mutation_writes_a_documented_event(t: TestServer) {
             "report.requested",
         ),
         (
+            "generateAuditReport",
+            "mutation { generateAuditReport(input: {}) { id } }",
+            json!({}),
+            "report.requested",
+        ),
+        (
+            "generateApiRequestReport",
+            "mutation { generateApiRequestReport(input: {}) { id } }",
+            json!({}),
+            "report.requested",
+        ),
+        (
             "cancelReportJob",
             "mutation($id: ID!) { cancelReportJob(id: $id) { id } }",
             // The first job of this test's own database.

@@ -16,6 +16,16 @@ backend_tests!(
     seed_demo_writes_history_spread_over_90_days,
 );
 
+backend_tests!(config = without_workers; report_command_writes_the_file);
+
+/// The server in the test queues nothing and runs no jobs: the report
+/// command's own worker does.
+fn without_workers() -> headcount::http::ServerConfig {
+    let mut config = default_config();
+    config.report_workers = 0;
+    config
+}
+
 fn headcount(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
@@ -35,6 +45,98 @@ fn succeeded(output: &Output, what: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `headcount report`: the file holds the query's rows; bad input is
+/// refused before any job exists.
+async fn report_command_writes_the_file(t: TestServer) {
+    t.create_realm("a").await;
+    t.create_realm("b").await;
+    for (realm, email) in [("a", "ann@a.test"), ("a", "=x@a.test"), ("b", "bob@b.test")] {
+        t.create_user(realm, email, &["TEAM_USER"]).await;
+    }
+    let url = t.db_url().to_owned();
+    let dir = std::env::temp_dir().join(format!("headcount-cli-{:016x}", rand::random::<u64>()));
+    let data = dir.to_str().unwrap().to_owned();
+    let file = dir.join("changes.csv");
+    let report = |args: &[&str]| {
+        let mut all = vec!["--database-url", url.as_str(), "report"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data-dir", data.as_str()]);
+        headcount(&all)
+    };
+    let out = report(&[
+        "changelog",
+        "--realm",
+        "a",
+        "--format",
+        "csv",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    succeeded(&out, "report changelog");
+    let printed = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        printed.contains("SUCCESS") && printed.contains("wrote"),
+        "plain progress lines off a terminal: {printed}"
+    );
+    let mut reader = csv::Reader::from_path(&file).expect("the CSV file");
+    let header = reader.headers().expect("a header").clone();
+    let email = header
+        .iter()
+        .position(|c| c == "userEmail")
+        .expect("a userEmail column");
+    let emails: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("a record")[email].to_owned())
+        .collect();
+    assert_eq!(
+        emails,
+        ["ann@a.test", "'=x@a.test"],
+        "realm a's changes, oldest first, formulas neutralised"
+    );
+    assert!(!dir.join("changes.csv.partial").exists());
+
+    // JSON to standard output: exactly the query's nodes.
+    let out = report(&["snapshot", "--date", START, "--format", "json", "-o", "-"]);
+    let printed: serde_json::Value =
+        serde_json::from_str(&succeeded(&out, "report snapshot")).expect("JSON on stdout");
+    let query = "query($d: DateTime) { userSnapshots(date: $d, first: 100) { edges { node { asOf userId email name realm createdAt status enabled roles datasets { datasetId datasetName role } } } } }";
+    let expected = nodes(&t.admin_ok(query, json!({ "d": START })).await["userSnapshots"]);
+    assert_eq!(printed, serde_json::Value::Array(expected));
+
+    // Bad input: refused, naming the field or flag, and no job stored.
+    use sea_orm::EntityTrait;
+    let jobs = || async {
+        entity::report_job::Entity::find()
+            .all(t.conn())
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = jobs().await;
+    let out = report(&[
+        "changelog",
+        "--start",
+        "2025-02-01T00:00:00Z",
+        "--end",
+        "2025-01-01T00:00:00Z",
+        "-o",
+        "-",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("input.startDate"),
+        "{out:?}"
+    );
+    let out = report(&["changelog", "--date", "2025-01-01T00:00:00Z", "-o", "-"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--date does not apply"),
+        "{out:?}"
+    );
+    assert_eq!(jobs().await, before);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -492,6 +492,13 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             Code("FORBIDDEN"),
         ),
         mutation(
+            "generateAuditReport",
+            "mutation($r: String!) { generateAuditReport(input: {realm: $r}) { id } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        mutation(
             "generateTokenCounterReport",
             "mutation($r: String!) { generateTokenCounterReport(input: {realms: [$r]}) { id } }",
             json!({ "r": x.realm }),
@@ -944,7 +951,7 @@ async fn missing_scope_is_refused_before_any_lookup(t: TestServer) {
 }
 
 /// Fields that take neither an id nor a realm name.
-const WITHOUT_IDS: [&str; 7] = [
+const WITHOUT_IDS: [&str; 8] = [
     "viewer",
     "apiTokens",
     "realms",
@@ -953,6 +960,8 @@ const WITHOUT_IDS: [&str; 7] = [
     "apiRequests",
     "apiRequestStats",
     "reportJobs",
+    // The report of apiRequests: the same rows, no realm argument.
+    "generateApiRequestReport",
 ];
 
 /// The root fields of `type <name>` in schema.graphql.

@@ -22,6 +22,8 @@ backend_tests!(
     scopes_are_checked_before_anything_else,
     jobs_outside_the_tokens_realms_answer_like_missing_ones,
     token_counter_report_matches_the_query,
+    audit_report_matches_the_query,
+    api_request_report_matches_the_query,
 );
 
 backend_tests!(
@@ -77,12 +79,12 @@ async fn history(t: &TestServer) {
 }
 
 async fn generate(t: &TestServer, secret: &str, mutation: &str, input: Value) -> Value {
+    // generateAuditReport takes an AuditReportInput, and so on.
+    let input_type = mutation
+        .strip_prefix("generate")
+        .expect("a generate mutation");
     let query = format!(
-        "mutation($input: {}Input!) {{ job: {mutation}(input: $input) {{ {JOB_FIELDS} }} }}",
-        match mutation {
-            "generateChangelogReport" => "ChangelogReport",
-            _ => "SnapshotReport",
-        }
+        "mutation($input: {input_type}Input!) {{ job: {mutation}(input: $input) {{ {JOB_FIELDS} }} }}"
     );
     t.gql_ok(secret, &query, json!({ "input": input })).await["job"].clone()
 }
@@ -149,6 +151,12 @@ fn csv_cell(value: &Value) -> String {
             .iter()
             .map(|item| match item {
                 Value::String(s) => s.clone(),
+                // An audit event's resource.
+                other if other.get("type").is_some() => format!(
+                    "{}:{}",
+                    other["type"].as_str().expect("type"),
+                    other["name"].as_str().expect("name")
+                ),
                 other => format!(
                     "{}:{}",
                     other["datasetName"].as_str().expect("datasetName"),
@@ -634,19 +642,6 @@ async fn files_land_whole_in_the_data_directory(t: TestServer) {
     assert_eq!(job["byteSize"], sizes[0]);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
-}
-
 async fn token_counter_report_matches_the_query(t: TestServer) {
     t.create_realm("a").await;
     t.create_realm("b").await;
@@ -696,4 +691,137 @@ async fn token_counter_report_matches_the_query(t: TestServer) {
     let other = "mutation { generateTokenCounterReport(input: {realms: [\"b\"]}) { id } }";
     assert_code(&t.gql(&bound, other, json!({})).await, "FORBIDDEN");
     assert_eq!(job_count(&t).await, 2);
+}
+
+const AUDIT_NODE: &str = "id date realm event actorId actor ipAddress resources { type name id }";
+
+async fn audit_report_matches_the_query(t: TestServer) {
+    history(&t).await;
+    let admin = t.admin_secret().to_owned();
+    let query = format!(
+        "query($window: String, $realm: String) {{ auditEvents(window: $window, realm: $realm, first: 1000) {{ edges {{ node {{ {AUDIT_NODE} }} }} }} }}"
+    );
+    let args = json!({ "window": "30d", "realm": "a" });
+    let expected = nodes(&t.admin_ok(&query, args.clone()).await["auditEvents"]);
+    assert!(
+        expected.len() >= 4,
+        "realm a's history wrote its events: {expected:?}"
+    );
+    for format in ["CSV", "JSON", "NDJSON"] {
+        let mut input = args.clone();
+        input["format"] = json!(format);
+        let queued = generate(&t, &admin, "generateAuditReport", input).await;
+        assert_eq!(queued["kind"], "AUDIT_EVENTS");
+        let job = finished(&t, &admin, queued["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "SUCCESS", "{job}");
+        let got = download(&t, &download_path(&t, &job), Some(&admin), false).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_file_matches(format, &got.body, &expected);
+        let name = got.headers[CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(name.contains("audit-events-"), "{name}");
+    }
+    // The window was fixed when the report was asked for: a report asked
+    // for now and run later holds the events of the window that ended
+    // when it was asked for, not of the one that ends when it runs.
+    let job = generate(
+        &t,
+        &admin,
+        "generateAuditReport",
+        json!({ "window": "30d", "realm": "a", "format": "JSON" }),
+    )
+    .await;
+    t.clock().advance(chrono::Duration::days(40));
+    let job = finished(&t, &admin, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["rowCount"], expected.len(), "{job}");
+
+    // Bad input names the field inside `input` and stores no job.
+    let before = job_count(&t).await;
+    let mutation =
+        "mutation($input: AuditReportInput!) { generateAuditReport(input: $input) { id } }";
+    for (input, field) in [
+        (json!({ "window": "7 d" }), "input.window"),
+        (
+            json!({ "window": "1d", "startDate": "2025-01-01T00:00:00Z" }),
+            "input.startDate",
+        ),
+        (
+            json!({ "startDate": "2025-02-01T00:00:00Z", "endDate": "2025-01-01T00:00:00Z" }),
+            "input.startDate",
+        ),
+    ] {
+        let answer = t.gql(&admin, mutation, json!({ "input": input })).await;
+        assert_bad_input(&answer, field);
+    }
+    // Realm rules as for the query: a realm beyond the token's is FORBIDDEN,
+    // and all permitted realms needs its own scope.
+    let bound = t
+        .token(&["REPORTS_CREATE", "AUDIT_READ"], Some(&["a"]))
+        .await;
+    let other = json!({ "input": { "realm": "b" } });
+    assert_code(&t.gql(&bound, mutation, other).await, "FORBIDDEN");
+    let all = json!({ "input": { "allPermittedRealms": true } });
+    assert_code(&t.gql(&bound, mutation, all).await, "FORBIDDEN");
+    let without = t.token(&["REPORTS_CREATE"], None).await;
+    assert_code(
+        &t.gql(&without, mutation, json!({ "input": {} })).await,
+        "FORBIDDEN",
+    );
+    assert_eq!(job_count(&t).await, before);
+}
+
+const REQUEST_NODE: &str =
+    "id date operation outcome errorCode durationMs tokenName realm ipAddress";
+
+async fn api_request_report_matches_the_query(t: TestServer) {
+    let admin = t.admin_secret().to_owned();
+    // Requests logged at one moment, some failing; the report then covers
+    // up to (not including) a later moment, so the report's own requests,
+    // logged then, stay out of it.
+    t.clock().set(at("2025-03-01T09:00:00Z"));
+    t.create_realm("a").await;
+    t.admin_ok("query Realms { realms { name } }", json!({}))
+        .await;
+    let failing = t
+        .gql(&admin, "query Broken { realm(name: 1) }", json!({}))
+        .await;
+    assert!(failing["errors"].is_array(), "{failing}");
+    t.services().request_log.flush().await;
+    t.clock().set(at("2025-03-01T10:00:00Z"));
+    let args = json!({ "startDate": "2025-03-01T00:00:00Z", "endDate": "2025-03-01T10:00:00Z" });
+    let query = format!(
+        "query($startDate: DateTime, $endDate: DateTime) {{ apiRequests(startDate: $startDate, endDate: $endDate, first: 1000) {{ edges {{ node {{ {REQUEST_NODE} }} }} }} }}"
+    );
+    let expected = nodes(&t.admin_ok(&query, args.clone()).await["apiRequests"]);
+    assert!(
+        expected.len() >= 3
+            && expected.iter().any(|n| n["outcome"] == "FAILURE")
+            && expected.iter().any(|n| n["operation"] == "Realms"),
+        "{expected:?}"
+    );
+    for format in ["CSV", "JSON", "NDJSON"] {
+        let mut input = args.clone();
+        input["format"] = json!(format);
+        let queued = generate(&t, &admin, "generateApiRequestReport", input).await;
+        assert_eq!(queued["kind"], "API_REQUESTS");
+        let job = finished(&t, &admin, queued["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "SUCCESS", "{job}");
+        let got = download(&t, &download_path(&t, &job), Some(&admin), false).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_file_matches(format, &got.body, &expected);
+    }
+    let before = job_count(&t).await;
+    let mutation = "mutation($input: ApiRequestReportInput!) { generateApiRequestReport(input: $input) { id } }";
+    let answer = t
+        .gql(&admin, mutation, json!({ "input": { "window": "-1h" } }))
+        .await;
+    assert_bad_input(&answer, "input.window");
+    let without = t.token(&["REPORTS_CREATE"], None).await;
+    assert_code(
+        &t.gql(&without, mutation, json!({ "input": {} })).await,
+        "FORBIDDEN",
+    );
+    assert_eq!(job_count(&t).await, before);
 }

@@ -108,6 +108,15 @@ pub fn prepare(
     request.data(actor).data(users)
 }
 
+/// The number behind a report job's global id (for the command line,
+/// which reads the job through the services).
+pub fn report_job_number(id: &str) -> Option<i64> {
+    match ids::GlobalId::decode(id, "id") {
+        Ok(ids::GlobalId::ReportJob(number)) => Some(number),
+        _ => None,
+    }
+}
+
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
 }

@@ -17,9 +17,12 @@ use super::scalars::Timestamp;
 use super::tokens::{TokenStatus, domain_statuses};
 use super::users::UserFilter;
 use super::{actor, services};
+use crate::service::audit_events::AuditQuery;
 use crate::service::history::ChangelogQuery;
 use crate::service::page::PageArgs;
+use crate::service::range::RangeArgs;
 use crate::service::reports::{self as domain, NewReport};
+use crate::service::requests::RequestQuery;
 use crate::service::tokens::CounterOrder;
 use crate::service::{Error, filter};
 
@@ -31,34 +34,14 @@ pub enum ReportFormat {
     Ndjson,
 }
 
-/// Every kind the contract names; the ones not served yet (AUDIT_EVENTS,
-/// API_REQUESTS) cannot be asked for (there is no mutation for them), so no
-/// job has them.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::service::reports::ReportKind")]
 pub enum ReportKind {
     UserChangelog,
     UserSnapshot,
     AuditEvents,
     TokenCounters,
     ApiRequests,
-}
-
-impl From<domain::ReportKind> for ReportKind {
-    fn from(kind: domain::ReportKind) -> Self {
-        match kind {
-            domain::ReportKind::UserChangelog => ReportKind::UserChangelog,
-            domain::ReportKind::UserSnapshot => ReportKind::UserSnapshot,
-            domain::ReportKind::TokenCounters => ReportKind::TokenCounters,
-        }
-    }
-}
-
-impl ReportKind {
-    fn domain(self) -> Option<domain::ReportKind> {
-        domain::ReportKind::ALL
-            .into_iter()
-            .find(|kind| ReportKind::from(*kind) == self)
-    }
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -166,6 +149,27 @@ pub struct TokenCounterReportInput {
     format: Option<ReportFormat>,
 }
 
+#[derive(InputObject)]
+pub struct AuditReportInput {
+    window: Option<String>,
+    start_date: Option<Timestamp>,
+    end_date: Option<Timestamp>,
+    realm: Option<String>,
+    #[graphql(default_with = "Some(false)")]
+    all_permitted_realms: Option<bool>,
+    #[graphql(default_with = "Some(ReportFormat::Csv)")]
+    format: Option<ReportFormat>,
+}
+
+#[derive(InputObject)]
+pub struct ApiRequestReportInput {
+    window: Option<String>,
+    start_date: Option<Timestamp>,
+    end_date: Option<Timestamp>,
+    #[graphql(default_with = "Some(ReportFormat::Csv)")]
+    format: Option<ReportFormat>,
+}
+
 /// The query's variables, as the job stores them.
 fn variables<const N: usize>(pairs: [(&str, Option<Value>); N]) -> Value {
     Value::Object(
@@ -189,6 +193,23 @@ fn in_input(err: Error) -> Error {
         },
         other => other,
     }
+}
+
+/// Stores the job (its arguments checked already) as the caller's.
+async fn queue(
+    ctx: &Context<'_>,
+    kind: domain::ReportKind,
+    format: Option<ReportFormat>,
+    params: Value,
+) -> ApiResult<ReportJob> {
+    let report = NewReport {
+        kind,
+        format: format.unwrap_or(ReportFormat::Csv).into(),
+        params,
+    };
+    Ok(ReportJob(
+        services(ctx).reports.create(actor(ctx), report).await?,
+    ))
 }
 
 /// Reading one row checks the arguments as the query would.
@@ -232,7 +253,7 @@ impl ReportQuery {
         let statuses: Option<Vec<domain::JobStatus>> =
             status.map(|s| s.into_iter().map(Into::into).collect());
         let kinds: Option<Vec<domain::ReportKind>> =
-            kind.map(|k| k.into_iter().filter_map(ReportKind::domain).collect());
+            kind.map(|k| k.into_iter().map(Into::into).collect());
         let (page, condition) = services
             .reports
             .list(
@@ -289,12 +310,7 @@ impl ReportMutation {
             ("filter", input.filter.as_ref().and_then(json_of)),
             ("changeTypes", input.change_types.as_ref().and_then(json_of)),
         ]);
-        let report = NewReport {
-            kind,
-            format: input.format.unwrap_or(ReportFormat::Csv).into(),
-            params,
-        };
-        Ok(ReportJob(services.reports.create(actor, report).await?))
+        queue(ctx, kind, input.format, params).await
     }
 
     /// Queues a snapshot report (the rows of `userSnapshots` with the same
@@ -318,12 +334,7 @@ impl ReportMutation {
             ("date", json_of(&date)),
             ("filter", input.filter.as_ref().and_then(json_of)),
         ]);
-        let report = NewReport {
-            kind,
-            format: input.format.unwrap_or(ReportFormat::Csv).into(),
-            params,
-        };
-        Ok(ReportJob(services.reports.create(actor, report).await?))
+        queue(ctx, kind, input.format, params).await
     }
 
     /// Queues a token counter report (the rows of `tokenCounters` with the
@@ -353,12 +364,77 @@ impl ReportMutation {
             ("status", input.status.as_ref().and_then(json_of)),
             ("since", input.since.as_ref().and_then(json_of)),
         ]);
-        let report = NewReport {
-            kind,
-            format: input.format.unwrap_or(ReportFormat::Csv).into(),
-            params,
+        queue(ctx, kind, input.format, params).await
+    }
+
+    /// Queues an activity log report (the rows of `auditEvents` with the
+    /// same arguments, newest first). A `window` is resolved to dates when
+    /// the report is asked for, so the file holds that range whenever it runs.
+    async fn generate_audit_report(
+        &self,
+        ctx: &Context<'_>,
+        input: AuditReportInput,
+    ) -> ApiResult<ReportJob> {
+        let (services, actor) = (services(ctx), actor(ctx));
+        let kind = domain::ReportKind::AuditEvents;
+        services.reports.check_request(actor, kind)?;
+        let all_permitted_realms = input.all_permitted_realms.unwrap_or(false);
+        let query = AuditQuery {
+            range: RangeArgs {
+                window: input.window,
+                start: input.start_date.map(|d| d.0),
+                end: input.end_date.map(|d| d.0),
+            },
+            realm: input.realm.clone(),
+            all_permitted_realms,
+            events: None,
+            actor_ids: None,
         };
-        Ok(ReportJob(services.reports.create(actor, report).await?))
+        let (_, matched) = services
+            .audit_events
+            .list(actor, &query, &probe())
+            .await
+            .map_err(in_input)?;
+        let params = variables([
+            ("startDate", json_of(&Timestamp(matched.range.start))),
+            ("endDate", json_of(&Timestamp(matched.range.end))),
+            ("realm", input.realm.map(Value::String)),
+            (
+                "allPermittedRealms",
+                Some(Value::Bool(all_permitted_realms)),
+            ),
+        ]);
+        queue(ctx, kind, input.format, params).await
+    }
+
+    /// Queues an API request log report (the rows of `apiRequests` with the
+    /// same range, oldest first); a `window` is resolved when asked for.
+    async fn generate_api_request_report(
+        &self,
+        ctx: &Context<'_>,
+        input: ApiRequestReportInput,
+    ) -> ApiResult<ReportJob> {
+        let (services, actor) = (services(ctx), actor(ctx));
+        let kind = domain::ReportKind::ApiRequests;
+        services.reports.check_request(actor, kind)?;
+        let query = RequestQuery {
+            range: RangeArgs {
+                window: input.window,
+                start: input.start_date.map(|d| d.0),
+                end: input.end_date.map(|d| d.0),
+            },
+            ..RequestQuery::default()
+        };
+        let (_, matched) = services
+            .api_requests
+            .list(actor, &query, &probe())
+            .await
+            .map_err(in_input)?;
+        let params = variables([
+            ("startDate", json_of(&Timestamp(matched.range.start))),
+            ("endDate", json_of(&Timestamp(matched.range.end))),
+        ]);
+        queue(ctx, kind, input.format, params).await
     }
 
     /// Cancels a job that has not finished (a finished one is a CONFLICT).

@@ -1,7 +1,7 @@
 //! The three report formats, written a batch of rows at a time into a
 //! buffer the worker hands to storage:
 //! - CSV (RFC 4180): a header row of the node's field names; lists joined by
-//!   `;`, a dataset role as `datasetName:role`; cells a spreadsheet would run
+//!   `;`, a dataset role as `datasetName:role`, a resource as `type:name`; cells a spreadsheet would run
 //!   as a formula are neutralised (OWASP, "CSV Injection").
 //! - JSON: one array of the query's nodes, as the query returns them.
 //! - NDJSON: one node per line.
@@ -136,12 +136,23 @@ fn csv_cell(value: &Value) -> String {
     }
 }
 
-/// A list item: text as is, a dataset role as `datasetName:role`.
+/// A list item: text as is, a dataset role as `datasetName:role`, an audit
+/// event's resource as `type:name`.
 fn list_item(item: &Value) -> String {
     match item {
         Value::String(s) => s.clone(),
-        Value::Object(o) => match (o.get("datasetName"), o.get("role")) {
-            (Some(Value::String(name)), Some(Value::String(role))) => format!("{name}:{role}"),
+        Value::Object(o) => match (
+            o.get("datasetName"),
+            o.get("role"),
+            o.get("type"),
+            o.get("name"),
+        ) {
+            (Some(Value::String(name)), Some(Value::String(role)), _, _) => {
+                format!("{name}:{role}")
+            }
+            (_, _, Some(Value::String(kind)), Some(Value::String(name))) => {
+                format!("{kind}:{name}")
+            }
             _ => item.to_string(),
         },
         other => csv_cell(other),

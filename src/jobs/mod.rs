@@ -3,6 +3,7 @@
 //! writes the rows in the job's format to storage, and marks the job done.
 //! A sweep deletes files past their expiry.
 
+pub mod cli;
 mod formats;
 mod sources;
 mod storage;

@@ -26,7 +26,9 @@ impl Source {
         match kind {
             ReportKind::UserChangelog => &CHANGELOG,
             ReportKind::UserSnapshot => &SNAPSHOT,
+            ReportKind::AuditEvents => &AUDIT_EVENTS,
             ReportKind::TokenCounters => &TOKEN_COUNTERS,
+            ReportKind::ApiRequests => &API_REQUESTS,
         }
     }
 
@@ -132,6 +134,42 @@ static TOKEN_COUNTERS: Source = Source {
         ("realm", None),
         ("status", None),
         ("count", None),
+    ],
+};
+
+static AUDIT_EVENTS: Source = Source {
+    field: "auditEvents",
+    arguments: &[
+        ("startDate", "DateTime"),
+        ("endDate", "DateTime"),
+        ("realm", "String"),
+        ("allPermittedRealms", "Boolean"),
+    ],
+    fields: &[
+        ("id", None),
+        ("date", None),
+        ("realm", None),
+        ("event", None),
+        ("actorId", None),
+        ("actor", None),
+        ("ipAddress", None),
+        ("resources", Some("type name id")),
+    ],
+};
+
+static API_REQUESTS: Source = Source {
+    field: "apiRequests",
+    arguments: &[("startDate", "DateTime"), ("endDate", "DateTime")],
+    fields: &[
+        ("id", None),
+        ("date", None),
+        ("operation", None),
+        ("outcome", None),
+        ("errorCode", None),
+        ("durationMs", None),
+        ("tokenName", None),
+        ("realm", None),
+        ("ipAddress", None),
     ],
 };
 

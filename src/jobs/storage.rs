@@ -1,6 +1,8 @@
 //! Where report files live: the `object_store` crate, on the local data
-//! directory by default. A file is written through a multipart upload (on
-//! the local file system, a staging file renamed at the end), so it becomes
+//! directory by default or in an S3-compatible bucket (`s3://bucket/prefix`)
+//! that replicas share. A file is written through a multipart upload (on
+//! the local file system, a staging file renamed at the end; on S3, parts
+//! that become an object only when the upload completes), so it becomes
 //! visible only once complete.
 
 use std::path::Path as FsPath;
@@ -10,9 +12,11 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use tokio::io::AsyncWriteExt;
 
 /// The report files' store.
@@ -35,6 +39,40 @@ impl ReportStore {
         Ok(Self {
             store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
         })
+    }
+
+    /// The store a `--report-store` location names: `s3://bucket/prefix`
+    /// (credentials, region and endpoint from the `AWS_*` environment
+    /// variables, overridden by `options`, e.g. `aws_endpoint`), or a local
+    /// directory as a path or `file://` URL.
+    pub fn at(location: &str, options: &[(&str, &str)]) -> anyhow::Result<Self> {
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            anyhow::ensure!(!bucket.is_empty(), "{location}: no bucket named");
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (key, value) in options {
+                let key: AmazonS3ConfigKey = key
+                    .parse()
+                    .map_err(|err| anyhow::anyhow!("S3 option {key}: {err}"))?;
+                builder = builder.with_config(key, *value);
+            }
+            let s3 = builder
+                .build()
+                .map_err(|err| anyhow::anyhow!("{location}: {err}"))?;
+            let prefix = prefix.trim_matches('/');
+            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix))
+            };
+            return Ok(Self { store });
+        }
+        if location.contains("://") && !location.starts_with("file://") {
+            anyhow::bail!(
+                "report store {location}: expected s3://bucket/prefix, file:///dir or a directory"
+            );
+        }
+        Self::local(FsPath::new(location.trim_start_matches("file://")))
     }
 
     /// Files in memory, gone when the process ends (tests, and servers built

@@ -200,3 +200,17 @@ pub async fn failed_sign_ins(t: &TestServer, after_id: i64, attempts: u64) -> au
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Every file under `dir`, recursively (none when it does not exist).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}

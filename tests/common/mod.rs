@@ -20,14 +20,15 @@ mod fixtures;
 mod oracle;
 mod paging;
 mod process;
+mod s3;
 mod server;
 mod summary;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]
 pub use {
-    assertions::*, catalog::*, checks::*, database::*, oracle::*, paging::*, process::*, server::*,
-    summary::*,
+    assertions::*, catalog::*, checks::*, database::*, oracle::*, paging::*, process::*, s3::*,
+    server::*, summary::*,
 };
 
 use std::collections::BTreeMap;

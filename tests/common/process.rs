@@ -31,6 +31,16 @@ impl ServeProcess {
 
     /// Starts it without waiting (see [`ServeProcess::listening`]).
     pub fn spawn(url: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn_with_env(url, data_dir, extra, &[])
+    }
+
+    /// Starts it without waiting, with more environment variables.
+    pub fn spawn_with_env(
+        url: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Self {
         let mut child = Command::new(BIN)
             .args(["--database-url", url, "--log-format", "json", "serve"])
             .args(["--listen", "127.0.0.1:0"])
@@ -39,6 +49,7 @@ impl ServeProcess {
             .args(extra)
             .env_remove("HEADCOUNT_DATABASE_URL")
             .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

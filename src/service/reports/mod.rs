@@ -34,21 +34,27 @@ use crate::time::{from_micros, to_micros};
 pub enum ReportKind {
     UserChangelog,
     UserSnapshot,
+    AuditEvents,
     TokenCounters,
+    ApiRequests,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 3] = [
+    pub const ALL: [ReportKind; 5] = [
         ReportKind::UserChangelog,
         ReportKind::UserSnapshot,
+        ReportKind::AuditEvents,
         ReportKind::TokenCounters,
+        ReportKind::ApiRequests,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ReportKind::UserChangelog => "USER_CHANGELOG",
             ReportKind::UserSnapshot => "USER_SNAPSHOT",
+            ReportKind::AuditEvents => "AUDIT_EVENTS",
             ReportKind::TokenCounters => "TOKEN_COUNTERS",
+            ReportKind::ApiRequests => "API_REQUESTS",
         }
     }
 
@@ -57,7 +63,9 @@ impl ReportKind {
         match self {
             ReportKind::UserChangelog => Scope::ChangelogRead,
             ReportKind::UserSnapshot => Scope::UsersRead,
+            ReportKind::AuditEvents => Scope::AuditRead,
             ReportKind::TokenCounters => Scope::CountersShow,
+            ReportKind::ApiRequests => Scope::AuditRead,
         }
     }
 
@@ -66,7 +74,9 @@ impl ReportKind {
         match self {
             ReportKind::UserChangelog => "user-changelog",
             ReportKind::UserSnapshot => "user-snapshot",
+            ReportKind::AuditEvents => "audit-events",
             ReportKind::TokenCounters => "token-counters",
+            ReportKind::ApiRequests => "api-requests",
         }
     }
 

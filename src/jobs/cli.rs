@@ -1,0 +1,253 @@
+//! `headcount report`: queues a report as the system, runs a worker in this
+//! process (replicas serving the same database may take the job too), shows
+//! its progress (a bar on a terminal, plain lines otherwise) and writes the
+//! finished file.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use async_graphql::{Request, Variables};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value, json};
+
+use super::ReportStore;
+use crate::config::{ReportCommandArgs, ReportFormatArg, ReportKindArg};
+use crate::graphql::{self, AppSchema};
+use crate::service::reports::{JobStatus, ReportJob};
+use crate::service::{Principal, Services};
+
+/// How often the job is looked at.
+const POLL: Duration = Duration::from_millis(200);
+/// How often a plain progress line is printed when not on a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+/// The mutation that queues `kind`.
+fn mutation(kind: ReportKindArg) -> &'static str {
+    match kind {
+        ReportKindArg::Changelog => "generateChangelogReport",
+        ReportKindArg::Snapshot => "generateSnapshotReport",
+        ReportKindArg::Audit => "generateAuditReport",
+        ReportKindArg::TokenCounters => "generateTokenCounterReport",
+        ReportKindArg::ApiRequests => "generateApiRequestReport",
+    }
+}
+
+/// The report's GraphQL input from the flags; a flag the kind's query does
+/// not take is an error naming it.
+pub fn input(args: &ReportCommandArgs) -> anyhow::Result<Value> {
+    use ReportKindArg::*;
+    let kind = args.kind;
+    let mut input = Map::new();
+    let mut take = |flag: &str, kinds: &[ReportKindArg], key: &str, value: Option<Value>| {
+        let Some(value) = value else { return Ok(()) };
+        if !kinds.contains(&kind) {
+            bail!("--{flag} does not apply to {} reports", kind_name(kind));
+        }
+        input.insert(key.to_owned(), value);
+        Ok(())
+    };
+    let text = |v: &Option<String>| v.clone().map(Value::String);
+    let list = |v: &[String]| (!v.is_empty()).then(|| json!(v));
+    take(
+        "start",
+        &[Changelog, Audit, ApiRequests],
+        "startDate",
+        text(&args.start),
+    )?;
+    take(
+        "end",
+        &[Changelog, Audit, ApiRequests],
+        "endDate",
+        text(&args.end),
+    )?;
+    take(
+        "window",
+        &[Audit, ApiRequests],
+        "window",
+        text(&args.window),
+    )?;
+    take("date", &[Snapshot], "date", text(&args.date))?;
+    take("since", &[TokenCounters], "since", text(&args.since))?;
+    take(
+        "change-type",
+        &[Changelog],
+        "changeTypes",
+        list(&args.change_type),
+    )?;
+    take("status", &[TokenCounters], "status", list(&args.status))?;
+    take(
+        "all-permitted-realms",
+        &[Audit],
+        "allPermittedRealms",
+        args.all_permitted_realms.then_some(Value::Bool(true)),
+    )?;
+    match (kind, args.realm.as_slice()) {
+        (_, []) => {}
+        (Changelog | Snapshot, realms) => {
+            input.insert("filter".to_owned(), json!({ "realm": realms }));
+        }
+        (TokenCounters, realms) => {
+            input.insert("realms".to_owned(), json!(realms));
+        }
+        (Audit, [realm]) => {
+            input.insert("realm".to_owned(), json!(realm));
+        }
+        (Audit, _) => bail!("--realm: an audit report takes one realm (or --all-permitted-realms)"),
+        (ApiRequests, _) => bail!("--realm does not apply to api-requests reports"),
+    }
+    let format = match args.format {
+        ReportFormatArg::Csv => "CSV",
+        ReportFormatArg::Json => "JSON",
+        ReportFormatArg::Ndjson => "NDJSON",
+    };
+    input.insert("format".to_owned(), json!(format));
+    Ok(Value::Object(input))
+}
+
+fn kind_name(kind: ReportKindArg) -> &'static str {
+    match kind {
+        ReportKindArg::Changelog => "changelog",
+        ReportKindArg::Snapshot => "snapshot",
+        ReportKindArg::Audit => "audit",
+        ReportKindArg::TokenCounters => "token-counters",
+        ReportKindArg::ApiRequests => "api-requests",
+    }
+}
+
+/// Queues the report, waits for it and writes the file to `output` (`-`:
+/// standard output). Returns the finished job.
+pub async fn run(
+    services: &Services,
+    schema: &AppSchema,
+    store: &ReportStore,
+    args: &ReportCommandArgs,
+) -> anyhow::Result<ReportJob> {
+    let input = input(args)?;
+    let field = mutation(args.kind);
+    let input_type = field.trim_start_matches("generate");
+    let document =
+        format!("mutation($input: {input_type}Input!) {{ job: {field}(input: $input) {{ id }} }}");
+    let actor = Principal::system();
+    let request = Request::new(document).variables(Variables::from_json(json!({ "input": input })));
+    let response = schema
+        .execute(graphql::prepare(request, services, actor.clone()))
+        .await;
+    if let Some(error) = response.errors.first() {
+        let field = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("field"))
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
+        bail!("the report was refused: {}{field}", error.message);
+    }
+    let data = response.data.into_json()?;
+    let id = data["job"]["id"]
+        .as_str()
+        .context("the mutation answered no job id")?;
+    let number = graphql::report_job_number(id).context("a report job id")?;
+    let job = follow(services, &actor, number).await?;
+    match job.status {
+        JobStatus::Success => {}
+        JobStatus::Failure => bail!(
+            "report {number} failed: {}",
+            job.error.as_deref().unwrap_or("no reason recorded")
+        ),
+        other => bail!("report {number} ended {}", other.as_str()),
+    }
+    let key = job
+        .object_key
+        .as_deref()
+        .context("the finished report has no file")?;
+    write(store, key, &args.output)
+        .await
+        .with_context(|| format!("report {number}: cannot write {}", args.output.display()))?;
+    Ok(job)
+}
+
+/// Polls the job until it ends, showing its progress on stderr.
+async fn follow(services: &Services, actor: &Principal, id: i64) -> anyhow::Result<ReportJob> {
+    let terminal = std::io::stderr().is_terminal();
+    let bar = terminal.then(|| {
+        let bar = ProgressBar::new(1000);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} report {prefix}: [{bar:40}] {percent:>3}% {msg} ({elapsed})",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(id.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let mut last_line: Option<Instant> = None;
+    loop {
+        let job = services
+            .reports
+            .get(actor, id)
+            .await?
+            .with_context(|| format!("report job {id} disappeared"))?;
+        let rows = job.row_count.unwrap_or(0);
+        let progress = job.progress.unwrap_or(0.0);
+        match &bar {
+            Some(bar) => {
+                bar.set_position((progress * 1000.0) as u64);
+                bar.set_message(format!("{} · {rows} rows", job.status.as_str()));
+            }
+            None if job.status.is_finished()
+                || last_line.is_none_or(|at| at.elapsed() >= LINE_EVERY) =>
+            {
+                eprintln!(
+                    "report {id}: {} {:.0}% {rows} rows",
+                    job.status.as_str(),
+                    progress * 100.0
+                );
+                last_line = Some(Instant::now());
+            }
+            None => {}
+        }
+        if job.status.is_finished() {
+            if let Some(bar) = bar {
+                bar.finish();
+            }
+            return Ok(job);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Copies the stored file to `output`, through a temporary file renamed at
+/// the end (so a failed copy leaves no partial file).
+async fn write(store: &ReportStore, key: &str, output: &Path) -> anyhow::Result<()> {
+    let (_, mut stream) = store.open(key).await?;
+    if output == Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        while let Some(chunk) = stream.next().await {
+            stdout.write_all(&chunk?)?;
+        }
+        stdout.flush()?;
+        return Ok(());
+    }
+    let partial = output.with_extension(format!(
+        "{}.partial",
+        output.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let result = async {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+        while let Some(chunk) = stream.next().await {
+            file.write_all(&chunk?)?;
+        }
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, output)?;
+        anyhow::Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
