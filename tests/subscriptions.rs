@@ -30,9 +30,17 @@ backend_tests!(
     report_job_updates_until_success_then_completes,
 );
 
+backend_tests!(config = one_socket; sockets_beyond_the_limit_are_refused);
+
 fn without_workers() -> ServerConfig {
     let mut config = default_config();
     config.report_workers = 0;
+    config
+}
+
+fn one_socket() -> ServerConfig {
+    let mut config = default_config();
+    config.limits.ws_max_connections = 1;
     config
 }
 
@@ -221,6 +229,76 @@ async fn connection_init_authenticates_the_socket(t: TestServer) {
         "{refused}"
     );
     assert_eq!(ws.message().await, json!({ "id": "a", "type": "complete" }));
+}
+
+// ───────────────── limits and shutdown ─────────────────
+
+async fn sockets_beyond_the_limit_are_refused(t: TestServer) {
+    let url = format!("{}/graphql/ws", t.url().replacen("http", "ws", 1));
+    let attempt = || {
+        let mut request = url.as_str().into_client_request().expect("ws request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request)
+    };
+    let first = Ws::connect(t.url(), t.admin_secret()).await;
+    match attempt().await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            assert_eq!(response.headers()["retry-after"], "5");
+        }
+        other => panic!("a second socket was not refused: {other:?}"),
+    }
+    // Closing the first frees its place.
+    let Ws { mut socket } = first;
+    socket.close(None).await.expect("close");
+    while socket.next().await.is_some() {}
+    let mut freed = None;
+    for _ in 0..50 {
+        match attempt().await {
+            Ok(opened) => {
+                freed = Some(opened);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(freed.is_some(), "the closed socket's place was not freed");
+}
+
+/// `serve` stopped with SIGTERM closes its sockets with 1001 Going Away
+/// and exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sockets_with_going_away() {
+    let dir = std::env::temp_dir().join(format!("headcount-live-{:016x}", rand::random::<u64>()));
+    let url = format!("sqlite://{}?mode=rwc", dir.join("headcount.db").display());
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut server = ServeProcess::start(&url, &dir.join("data"), &[]).await;
+    let admin = std::fs::read_to_string(dir.join("data").join("bootstrap-token"))
+        .expect("bootstrap token")
+        .trim()
+        .to_owned();
+    let mut ws = Ws::connect(&format!("http://{}", server.addr), &admin).await;
+    ws.subscribe("1", AUDIT, json!({})).await;
+    let pid = i32::try_from(server.child.id()).unwrap();
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(ws.closed().await.0, 1001);
+    let exited = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("serve exits after SIGTERM");
+    assert!(exited.success(), "{exited:?}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ───────────────── realm isolation ─────────────────
