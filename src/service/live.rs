@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use futures::Stream;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::audit_events::{AuditEvent, AuditEvents};
 use super::directory::normalize_realm;
@@ -93,22 +93,24 @@ impl Live {
         if matches!(realms, Realms::Visible) && !single {
             actor.require(Scope::AuditReadAllRealms)?;
         }
-        let mut notices = self.db.events().subscribe();
         let (events, actor) = (self.audit_events.clone(), actor.clone());
-        Ok(async_stream::stream! {
-            loop {
-                match notices.recv().await {
-                    Ok(Change::AuditEvent(id)) => match events.get(&actor, id).await {
-                        Ok(Some(event)) if realms.admits(event.realm.as_deref()) => yield Ok(event),
-                        Ok(_) => {}
-                        Err(err) => yield Err(err),
-                    },
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => yield Err(lagged(n, "auditEvents")),
-                    Err(RecvError::Closed) => break,
-                }
+        let load = move |id| {
+            let (events, actor, realms) = (events.clone(), actor.clone(), realms.clone());
+            async move {
+                let event = events.get(&actor, id).await?;
+                Ok(event.filter(|e| realms.admits(e.realm.as_deref())))
             }
-        })
+        };
+        let pick = |change| match change {
+            Change::AuditEvent(id) => Some(id),
+            _ => None,
+        };
+        Ok(follow(
+            self.db.events().subscribe(),
+            pick,
+            load,
+            "auditEvents",
+        ))
     }
 
     /// User changes as they commit, in `realm` or (None) in every realm the
@@ -120,22 +122,24 @@ impl Live {
     ) -> Result<impl Stream<Item = Result<UserChange>> + Send + use<>> {
         actor.require(Scope::ChangelogRead)?;
         let realms = Realms::of(actor, realm)?;
-        let mut notices = self.db.events().subscribe();
         let (history, actor) = (self.history.clone(), actor.clone());
-        Ok(async_stream::stream! {
-            loop {
-                match notices.recv().await {
-                    Ok(Change::UserChange(id)) => match history.change(&actor, id).await {
-                        Ok(Some(change)) if realms.admits(Some(&change.realm)) => yield Ok(change),
-                        Ok(_) => {}
-                        Err(err) => yield Err(err),
-                    },
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => yield Err(lagged(n, "userChangelog")),
-                    Err(RecvError::Closed) => break,
-                }
+        let load = move |id| {
+            let (history, actor, realms) = (history.clone(), actor.clone(), realms.clone());
+            async move {
+                let change = history.change(&actor, id).await?;
+                Ok(change.filter(|c| realms.admits(Some(&c.realm))))
             }
-        })
+        };
+        let pick = |change| match change {
+            Change::UserChange(id) => Some(id),
+            _ => None,
+        };
+        Ok(follow(
+            self.db.events().subscribe(),
+            pick,
+            load,
+            "userChangelog",
+        ))
     }
 
     /// A report job: its state now, then each change of status or progress;
@@ -199,6 +203,37 @@ impl Live {
                 }
             }
         })
+    }
+}
+
+/// The new rows of one kind: each notice `pick` takes is read back with
+/// `load` (None: not for this subscriber), and what it finds is yielded.
+fn follow<T, L, F>(
+    mut notices: broadcast::Receiver<Change>,
+    pick: fn(Change) -> Option<i64>,
+    load: L,
+    query: &'static str,
+) -> impl Stream<Item = Result<T>> + Send + use<T, L, F>
+where
+    T: Send + 'static,
+    L: Fn(i64) -> F + Send + 'static,
+    F: Future<Output = Result<Option<T>>> + Send,
+{
+    async_stream::stream! {
+        loop {
+            match notices.recv().await {
+                Ok(change) => {
+                    let Some(id) = pick(change) else { continue };
+                    match load(id).await {
+                        Ok(Some(row)) => yield Ok(row),
+                        Ok(None) => {}
+                        Err(err) => yield Err(err),
+                    }
+                }
+                Err(RecvError::Lagged(n)) => yield Err(lagged(n, query)),
+                Err(RecvError::Closed) => break,
+            }
+        }
     }
 }
 
