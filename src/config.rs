@@ -171,6 +171,11 @@ pub struct Limits {
     /// without a valid token; 0 turns rate limits off.
     #[arg(long, env = "HEADCOUNT_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
+
+    /// WebSocket connections (`/graphql/ws`) open at once; more are refused
+    /// with 503.
+    #[arg(long, env = "HEADCOUNT_WS_MAX_CONNECTIONS", default_value_t = 1000)]
+    pub ws_max_connections: usize,
 }
 
 impl Default for Limits {
@@ -181,6 +186,7 @@ impl Default for Limits {
             complexity_limit: 50_000,
             request_timeout_secs: 30,
             rate_limit_per_minute: 600,
+            ws_max_connections: 1000,
         }
     }
 }

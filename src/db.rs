@@ -1,6 +1,7 @@
 //! Database connection: one pool, the right settings per backend, migrations,
 //! and transactions: writes that queue (and run again after a deadlock) on
-//! every backend, reads that see one snapshot.
+//! every backend, reads that see one snapshot; what a write transaction
+//! noted for subscribers is published after it commits (`crate::events`).
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
 use std::ptr::NonNull;
@@ -8,14 +9,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::events::{self, Bus, Change};
 use crate::service::{Error, Result};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::mysql::{MySqlConnection, MySqlDatabaseError};
 use sea_orm::sqlx::sqlite::{LockedSqliteHandle, SqliteJournalMode};
 use sea_orm::sqlx::{self, AssertSqlSafe, Executor};
 use sea_orm::{
-    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 
 /// Turns on SQLite's query planner stability guarantee for one connection.
@@ -170,6 +173,8 @@ pub struct PoolStats {
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// Where committed changes are published for subscribers.
+    events: Arc<Bus>,
 }
 
 impl Db {
@@ -237,11 +242,49 @@ impl Db {
             options.max_connections(16).min_connections(1);
         }
         let conn = Database::connect(options).await?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            events: Arc::default(),
+        })
     }
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// This process's live events.
+    pub fn events(&self) -> &Bus {
+        &self.events
+    }
+
+    /// Publishes changes a write outside [`Db::write`] has committed
+    /// (autocommitted on [`Db::conn`]).
+    pub async fn announce(&self, changes: &[Change]) -> Result<()> {
+        self.notify_replicas(&self.conn, changes).await?;
+        self.events.publish(changes);
+        Ok(())
+    }
+
+    /// On PostgreSQL, tells every replica's listener of `changes` with
+    /// `pg_notify` on `conn`: inside a transaction, PostgreSQL delivers it
+    /// at commit, and not at all on rollback.
+    async fn notify_replicas<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        changes: &[Change],
+    ) -> Result<()> {
+        if changes.is_empty() || self.backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        for payload in self.events.payloads(changes) {
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [events::CHANNEL.into(), payload.into()],
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     /// The pool's connections now: open, idle, and the most it opens.
@@ -382,19 +425,25 @@ impl Db {
     {
         let mut attempt = 1;
         loop {
-            let outcome: Result<T> = async {
+            let outcome: Result<(T, Vec<Change>)> = async {
                 let tx = Arc::new(self.conn.begin_with_options(options).await?);
-                let value = work(tx.clone()).await?;
+                let (value, written) = events::collecting(work(tx.clone())).await;
+                let value = value?;
+                self.notify_replicas(&*tx, &written).await?;
                 let tx = Arc::into_inner(tx).ok_or_else(|| {
                     Error::Internal(anyhow::anyhow!(
                         "a transaction was still in use at its commit"
                     ))
                 })?;
                 tx.commit().await?;
-                Ok(value)
+                Ok((value, written))
             }
             .await;
             match outcome {
+                Ok((value, written)) => {
+                    self.events.publish(&written);
+                    return Ok(value);
+                }
                 Err(err) if err.is_transient() && attempt < ATTEMPTS => {
                     tracing::debug!(
                         attempt,
@@ -403,7 +452,7 @@ impl Db {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
-                outcome => return outcome,
+                Err(err) => return Err(err),
             }
         }
     }

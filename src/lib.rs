@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;

@@ -10,6 +10,7 @@ mod history;
 mod ids;
 mod inline;
 mod insights;
+mod live;
 mod loaders;
 mod node;
 mod realms;
@@ -20,7 +21,7 @@ mod tokens;
 mod user_metrics;
 mod users;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, Data, MergedObject, Schema};
 
 pub use documents::{Attached, Documents, is_request_error};
 pub use error::{coded, finish};
@@ -52,10 +53,12 @@ pub struct Mutation(
     tokens::TokenMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub use live::Subscription;
 
-fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .register_output_type::<node::Node>()
         .register_output_type::<scalars::Json>()
         .register_output_type::<scalars::Day>()
@@ -64,7 +67,7 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>
 fn executable(
     services: Services,
     limits: &Limits,
-) -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     builder()
         .data(services)
         .limit_depth(limits.depth_limit)
@@ -115,6 +118,15 @@ pub fn report_job_number(id: &str) -> Option<i64> {
         Ok(ids::GlobalId::ReportJob(number)) => Some(number),
         _ => None,
     }
+}
+
+/// The caller and the loaders, for every operation of one WebSocket
+/// connection (authenticated in its `connection_init`).
+pub fn connection_data(services: &Services, actor: Principal) -> Data {
+    let mut data = Data::default();
+    data.insert(loaders::for_request(services, &actor));
+    data.insert(actor);
+    data
 }
 
 fn services<'a>(ctx: &Context<'a>) -> &'a Services {

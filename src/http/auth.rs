@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     address: Option<IpAddr>,

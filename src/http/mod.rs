@@ -1,6 +1,7 @@
 //! The one HTTP edge: the router, authentication (the [`Authenticated`]
 //! extractor every route uses), rate limits, the mapping of domain errors to
-//! statuses and problem+json, GraphQL over HTTP, probes and the access log.
+//! statuses and problem+json, GraphQL over HTTP and WebSocket (subscriptions),
+//! probes and the access log.
 
 mod access_log;
 mod auth;
@@ -13,6 +14,7 @@ mod probes;
 pub mod rate_limit;
 mod reports;
 mod request_log;
+mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use axum::routing::get;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -33,6 +36,7 @@ pub use auth::{Authenticated, Rejection};
 pub use metrics::open_router as metrics_router;
 
 use crate::config::Limits;
+use crate::events;
 use crate::graphql::{AppSchema, Documents, build_prevalidated_schema, build_schema};
 use crate::jobs::{self, ReportStore, Workers};
 use crate::service::Services;
@@ -86,6 +90,10 @@ pub struct AppState {
     documents: Arc<Documents>,
     rate_limits: Arc<RateLimits>,
     report_store: ReportStore,
+    /// WebSocket connections that may still open.
+    sockets: Arc<Semaphore>,
+    /// Turns true when the server shuts down (open sockets then close).
+    closing: watch::Receiver<bool>,
 }
 
 /// The HTTP application and its background work.
@@ -94,6 +102,9 @@ pub struct App {
     services: Services,
     housekeeping: JoinHandle<()>,
     workers: Workers,
+    /// Receives other replicas' changes (PostgreSQL, MariaDB).
+    replicas: Option<JoinHandle<()>>,
+    closing: watch::Sender<bool>,
 }
 
 /// The whole HTTP application. Starts its background work (the request
@@ -119,6 +130,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         report_store.clone(),
         config.report_workers,
     );
+    let (closing, closing_rx) = watch::channel(false);
     let state = AppState {
         schema: build_schema(services.clone(), &config.limits),
         prevalidated: build_prevalidated_schema(services.clone(), &config.limits),
@@ -126,9 +138,12 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         rate_limits: rate_limits.clone(),
         report_store,
         services: services.clone(),
+        sockets: Arc::new(Semaphore::new(config.limits.ws_max_connections)),
+        closing: closing_rx,
     };
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/ws", get(ws::upgrade))
         .merge(graphiql::router())
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
@@ -152,11 +167,14 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         ))
         .layer(middleware::from_fn(access_log::access_log));
     let housekeeping = tokio::spawn(housekeeping(services.clone(), rate_limits));
+    let replicas = events::start(&services.db);
     App {
         router,
         services,
         housekeeping,
         workers,
+        replicas,
+        closing,
     }
 }
 
@@ -181,8 +199,9 @@ async fn housekeeping(services: Services, rate_limits: Arc<RateLimits>) {
     }
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests and
-/// writes the failed sign-ins counted so far and the queued request log.
+/// Serves until `shutdown` resolves, then closes WebSockets, finishes
+/// in-flight requests and writes the failed sign-ins counted so far and the
+/// queued request log.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: App,
@@ -193,14 +212,23 @@ pub async fn serve(
         services,
         housekeeping,
         workers,
+        replicas,
+        closing,
     } = app;
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        // Upgraded connections are not the server's to wait for.
+        let _ = closing.send(true);
+    })
     .await;
     housekeeping.abort();
+    if let Some(replicas) = replicas {
+        replicas.abort();
+    }
     drop(workers);
     if let Err(err) = services.sign_in_failures.flush().await {
         tracing::warn!(error = %err, "could not record failed sign-ins at shutdown");

@@ -1,6 +1,7 @@
 //! The activity log: one event per mutation and token issue/revoke, written in
 //! the same transaction as the change it records (failed sign-ins: see
-//! `sign_in_failures`).
+//! `sign_in_failures`). Each is pushed to subscribers once its transaction
+//! commits (`crate::events`).
 
 use chrono::{DateTime, Utc};
 use entity::audit_event;
@@ -8,6 +9,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use super::{Principal, Result};
+use crate::events::{self, Change};
 use crate::time::to_micros;
 
 /// Something an event is about.
@@ -76,6 +78,7 @@ async fn insert<C: ConnectionTrait>(
         resources: Set(serde_json::to_string(&event.resources).unwrap_or_else(|_| "[]".to_owned())),
         ..Default::default()
     };
-    row.insert(conn).await?;
+    let row = row.insert(conn).await?;
+    events::written(Change::AuditEvent(row.id));
     Ok(())
 }

@@ -10,6 +10,7 @@ mod error;
 pub mod filter;
 pub mod history;
 pub mod insights;
+pub mod live;
 pub mod page;
 pub mod range;
 pub mod reports;
@@ -43,6 +44,8 @@ pub struct Services {
     /// Records nothing until the HTTP edge starts it.
     pub request_log: requests::RequestLog,
     pub tokens: tokens::Tokens,
+    /// Subscriptions: changes as they commit.
+    pub live: live::Live,
 }
 
 impl Services {
@@ -50,14 +53,16 @@ impl Services {
     pub async fn new(db: Db, clock: SharedClock) -> Result<Self> {
         let catalog = Arc::new(directory::RoleCatalog::load(&db).await?);
         let realms = directory::RealmCache::default();
+        let history =
+            history::History::new(db.clone(), clock.clone(), catalog.clone(), realms.clone());
+        let reports = reports::Reports::new(
+            db.clone(),
+            clock.clone(),
+            reports::ReportSettings::default(),
+        );
+        let audit_events = audit_events::AuditEvents::new(db.clone(), clock.clone());
         Ok(Self {
             directory: directory::Directory::new(
-                db.clone(),
-                clock.clone(),
-                catalog.clone(),
-                realms.clone(),
-            ),
-            history: history::History::new(
                 db.clone(),
                 clock.clone(),
                 catalog.clone(),
@@ -66,13 +71,16 @@ impl Services {
             insights: insights::Insights::new(db.clone(), clock.clone(), realms.clone()),
             tokens: tokens::Tokens::new(db.clone(), clock.clone(), realms),
             api_tokens: api_tokens::ApiTokens::new(db.clone(), clock.clone()),
-            reports: reports::Reports::new(
-                db.clone(),
-                clock.clone(),
-                reports::ReportSettings::default(),
-            ),
             sign_in_failures: sign_in_failures::SignInFailures::new(db.clone(), clock.clone()),
-            audit_events: audit_events::AuditEvents::new(db.clone(), clock.clone()),
+            live: live::Live::new(
+                db.clone(),
+                audit_events.clone(),
+                history.clone(),
+                reports.clone(),
+            ),
+            history,
+            reports,
+            audit_events,
             api_requests: requests::ApiRequests::new(db.clone(), clock.clone()),
             request_log: requests::RequestLog::new(db.clone(), clock.clone()),
             db,

@@ -20,6 +20,7 @@ use super::Result;
 use super::audit::Resource;
 use crate::clock::SharedClock;
 use crate::db::Db;
+use crate::events::Change;
 use crate::time::to_micros;
 
 /// Addresses tracked at once; failures from further addresses in the same
@@ -137,7 +138,9 @@ impl SignInFailures {
                     resources: Set(resources),
                     ..Default::default()
                 };
-                Ok(row.insert(self.db.conn()).await?.id)
+                let id = row.insert(self.db.conn()).await?.id;
+                self.db.announce(&[Change::AuditEvent(id)]).await?;
+                Ok(id)
             }
         }
     }

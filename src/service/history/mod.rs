@@ -25,6 +25,7 @@ use super::user_counts::{self, Counted};
 use super::{Principal, Result, Scope};
 use crate::clock::SharedClock;
 use crate::db::Db;
+use crate::events::{self, Change};
 use crate::time::{from_micros, to_micros};
 
 /// One change to one user, with the state before and after it.
@@ -91,7 +92,7 @@ pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<
         ),
         None => (None, "[]".to_owned(), "[]".to_owned()),
     };
-    user_change::ActiveModel {
+    let row = user_change::ActiveModel {
         changed_at: Set(at),
         valid_to: Set(OPEN),
         user_id: Set(rec.user.id),
@@ -113,6 +114,7 @@ pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<
     }
     .insert(db)
     .await?;
+    events::written(Change::UserChange(row.id));
     Ok(())
 }
 

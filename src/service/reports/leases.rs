@@ -16,6 +16,7 @@ use sea_orm::{
 };
 
 use super::{JobStatus, ReportJob, Reports, resource, single_realm};
+use crate::events::{self, Change};
 use crate::service::audit::{self, NewEvent};
 use crate::service::{Error, Result};
 use crate::time::to_micros;
@@ -75,6 +76,7 @@ impl Reports {
                 let Some(row) = query.one(tx).await? else {
                     return Ok(None);
                 };
+                let id = row.id;
                 let attempts = row.attempts + 1;
                 let started_at = row.started_at.unwrap_or(to_micros(now));
                 let mut active: report_job::ActiveModel = row.into();
@@ -85,6 +87,7 @@ impl Reports {
                 active.attempts = Set(attempts);
                 active.progress = Set(Some(0.0));
                 active.row_count = Set(Some(0));
+                events::written(Change::ReportJob(id));
                 Ok(Some(ReportJob::from_model(active.update(tx).await?)?))
             })
             .await?;
@@ -109,7 +112,11 @@ impl Reports {
             .filter(held_by(claim.job.id, &claim.owner))
             .exec(self.db.conn())
             .await?;
-        Ok(updated.rows_affected == 1)
+        let held = updated.rows_affected == 1;
+        if held {
+            self.db.announce(&[Change::ReportJob(claim.job.id)]).await?;
+        }
+        Ok(held)
     }
 
     /// Marks the job done with its file at `object_key`, and records
@@ -191,6 +198,7 @@ impl Reports {
                         return Ok(false);
                     }
                     let job = &claim.job;
+                    events::written(Change::ReportJob(job.id));
                     audit::record(
                         tx,
                         &job.requester,

@@ -26,6 +26,7 @@ use super::page::{self, KeyPart, Keyset, Page, PageArgs};
 use super::{Error, Principal, RealmAccess, Result, Scope, Scopes};
 use crate::clock::SharedClock;
 use crate::db::Db;
+use crate::events::{self, Change};
 use crate::time::{from_micros, to_micros};
 
 /// What a report lists. Each kind is read by the query of the same rows, so
@@ -378,6 +379,7 @@ impl Reports {
                         .insert(tx)
                         .await?;
                         let job = ReportJob::from_model(row)?;
+                        events::written(Change::ReportJob(job.id));
                         audit::record(
                             tx,
                             actor,
@@ -494,6 +496,7 @@ impl Reports {
                 active.lease_owner = Set(None);
                 active.lease_until = Set(None);
                 let job = ReportJob::from_model(active.update(tx).await?)?;
+                events::written(Change::ReportJob(job.id));
                 audit::record(
                     tx,
                     actor,
@@ -521,17 +524,24 @@ impl Reports {
             realms: RealmAccess::All,
             ip_address: None,
         };
-        audit::record(
-            self.db.conn(),
-            actor.unwrap_or(&anonymous),
-            now,
-            NewEvent {
-                event: "report.downloaded",
-                realm: single_realm(&job.requester.realms),
-                resources: vec![resource(job)],
-            },
-        )
-        .await
+        let actor = actor.unwrap_or(&anonymous);
+        // A transaction of its own, so that the event is pushed to
+        // subscribers at its commit.
+        self.db
+            .write(|tx| async move {
+                audit::record(
+                    &*tx,
+                    actor,
+                    now,
+                    NewEvent {
+                        event: "report.downloaded",
+                        realm: single_realm(&job.requester.realms),
+                        resources: vec![resource(job)],
+                    },
+                )
+                .await
+            })
+            .await
     }
 }
 
