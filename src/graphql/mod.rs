@@ -12,6 +12,7 @@ mod inline;
 mod insights;
 mod loaders;
 mod node;
+mod product_events;
 mod realms;
 mod reports;
 mod requests;
@@ -41,6 +42,7 @@ pub struct Query(
     reports::ReportQuery,
     insights::InsightsQuery,
     tokens::TokenQuery,
+    product_events::ProductEventQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -50,6 +52,7 @@ pub struct Mutation(
     users::UserMutation,
     reports::ReportMutation,
     tokens::TokenMutation,
+    product_events::ProductEventMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -127,7 +127,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         report_store,
         services: services.clone(),
     };
-    let router = Router::new()
+    let routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .merge(graphiql::router())
         .route("/healthz", get(probes::healthz))
@@ -145,12 +145,17 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
             StatusCode::GATEWAY_TIMEOUT,
             Duration::from_secs(config.limits.request_timeout_secs),
         ))
-        .layer(cors(&config.cors_origins))
-        .layer(middleware::from_fn_with_state(
+        .layer(cors(&config.cors_origins));
+    // Off (`--request-log false`), requests skip the log's layer entirely.
+    let routes = if config.request_log.enabled {
+        routes.layer(middleware::from_fn_with_state(
             services.request_log.clone(),
             request_log::record,
         ))
-        .layer(middleware::from_fn(access_log::access_log));
+    } else {
+        routes
+    };
+    let router = routes.layer(middleware::from_fn(access_log::access_log));
     let housekeeping = tokio::spawn(housekeeping(services.clone(), rate_limits));
     App {
         router,

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod history;
 pub mod insights;
 pub mod page;
+pub mod product_events;
 pub mod range;
 pub mod reports;
 pub mod requests;
@@ -43,6 +44,7 @@ pub struct Services {
     /// Records nothing until the HTTP edge starts it.
     pub request_log: requests::RequestLog,
     pub tokens: tokens::Tokens,
+    pub product_events: product_events::ProductEvents,
 }
 
 impl Services {
@@ -75,6 +77,7 @@ impl Services {
             audit_events: audit_events::AuditEvents::new(db.clone(), clock.clone()),
             api_requests: requests::ApiRequests::new(db.clone(), clock.clone()),
             request_log: requests::RequestLog::new(db.clone(), clock.clone()),
+            product_events: product_events::ProductEvents::new(db.clone(), clock.clone()),
             db,
             clock,
         })
