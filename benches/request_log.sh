@@ -7,8 +7,7 @@
 # DATABASE_URL is seeded already (e.g. `headcount seed --users 100000
 # --changes 1000000`). Each round starts a `dist` build (fat LTO) of headcount
 # with `--request-log true`, then with `--request-log false`, and measures
-# each after a warm-up; it prints requests/s, p50/p99 and the rows the log
-# wrote. Needs wrk (Debian package). Target: the log costs <= 5% of
+# each after a warm-up; it prints requests/s and p50/p99. Needs wrk (Debian package). Target: the log costs <= 5% of
 # requests/s. HEADCOUNT_BENCH_PROFILE=dev runs a debug build instead (to
 # try the script, not to measure).
 set -euo pipefail

@@ -129,10 +129,19 @@ async fn metrics_count_requests_for_admins_only(t: TestServer) {
 /// still wants one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_listen_serves_them_without_a_token() {
-    let dir =
-        std::env::temp_dir().join(format!("headcount-metrics-{:016x}", rand::random::<u64>()));
+    in_temp_dir("headcount-metrics", serve_with_metrics).await;
+}
+
+/// Runs `body` in a new temporary folder, removed afterwards whatever
+/// happens.
+async fn in_temp_dir<F, Fut>(prefix: &str, body: F)
+where
+    F: FnOnce(std::path::PathBuf) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let dir = std::env::temp_dir().join(format!("{prefix}-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
-    let result = tokio::spawn(serve_with_metrics(dir.clone())).await;
+    let result = tokio::spawn(body(dir.clone())).await;
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(err) = result {
         std::panic::resume_unwind(err.into_panic());
@@ -194,13 +203,7 @@ async fn serve_with_metrics(dir: std::path::PathBuf) {
 /// process of its own: gauges are global to a process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_jobs_are_counted_by_status() {
-    let dir = std::env::temp_dir().join(format!("headcount-jobs-{:016x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let result = tokio::spawn(count_report_jobs(dir.clone())).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(err) = result {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    in_temp_dir("headcount-jobs", count_report_jobs).await;
 }
 
 async fn count_report_jobs(dir: std::path::PathBuf) {

@@ -1,17 +1,16 @@
 //! Product events as GraphQL: `registerEvents` (a batch, all or nothing)
 //! and `events` (newest first, with the resolved range echoed).
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object};
 
-use super::connection::{PageInfo, TotalCount, cost, page_args};
+use super::connection::{TotalCount, cost, page_args, ranged_connection};
 use super::error::ApiResult;
 use super::ids::GlobalId;
 use super::inline::Inline;
 use super::scalars::{Json, Timestamp};
 use super::{actor, services};
-use crate::service::page::Page;
 use crate::service::product_events::{self as domain, EventQuery, NewProductEvent};
-use crate::service::range::{RangeArgs, TimeRange};
+use crate::service::range::RangeArgs;
 
 /// One product event, as an application reports it.
 #[derive(InputObject)]
@@ -86,48 +85,7 @@ impl ProductEvent {
     }
 }
 
-/// A page of product events, with the range it was read from.
-pub struct ProductEventConnection {
-    page: Page<ProductEvent>,
-    total: TotalCount,
-    range: TimeRange,
-}
-
-#[Object]
-impl ProductEventConnection {
-    async fn edges(&self) -> Vec<ProductEventEdge<'_>> {
-        self.page
-            .items
-            .iter()
-            .map(|(cursor, node)| ProductEventEdge { cursor, node })
-            .collect()
-    }
-
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(&self.page)
-    }
-
-    // Charged by the connection's field (`cost`), not per node.
-    #[graphql(complexity = 0)]
-    async fn total_count(&self) -> ApiResult<i32> {
-        self.total.get().await
-    }
-
-    /// The resolved range, echoed (window or dates, defaults applied).
-    async fn start_date(&self) -> Timestamp {
-        Timestamp(self.range.start)
-    }
-
-    async fn end_date(&self) -> Timestamp {
-        Timestamp(self.range.end)
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct ProductEventEdge<'a> {
-    cursor: &'a str,
-    node: &'a ProductEvent,
-}
+ranged_connection!(ProductEventConnection, ProductEventEdge, ProductEvent);
 
 #[derive(Default)]
 pub struct ProductEventQuery;

@@ -227,17 +227,50 @@ fn address(rng: &mut StdRng) -> String {
     )
 }
 
-/// Writes `rows` in one multi-row INSERT in a transaction of its own.
-async fn write<A: ActiveModelTrait + Send>(db: &Db, rows: &mut Vec<A>) -> anyhow::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+/// Rows waiting for their multi-row INSERT, written [`BATCH`] at a time,
+/// each INSERT in a transaction of its own; progress on stderr.
+struct Rows<'a, A> {
+    db: &'a Db,
+    what: &'static str,
+    total: u64,
+    pushed: u64,
+    rows: Vec<A>,
+}
+
+impl<'a, A: ActiveModelTrait + Send> Rows<'a, A> {
+    fn new(db: &'a Db, what: &'static str, total: u64) -> Self {
+        Self {
+            db,
+            what,
+            total,
+            pushed: 0,
+            rows: Vec::with_capacity(BATCH),
+        }
     }
-    let tx = db.begin_write().await?;
-    <A::Entity as EntityTrait>::insert_many(rows.drain(..))
-        .exec_without_returning(&tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+
+    async fn push(&mut self, row: A) -> anyhow::Result<()> {
+        self.rows.push(row);
+        self.pushed += 1;
+        if self.rows.len() >= BATCH {
+            self.flush().await?;
+        }
+        if self.pushed.is_multiple_of(PROGRESS_EVERY) {
+            eprintln!("seed: {} / {} {}", self.pushed, self.total, self.what);
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().await?;
+        <A::Entity as EntityTrait>::insert_many(self.rows.drain(..))
+            .exec_without_returning(&tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Generates the logs into a migrated database (beside whatever is there);
@@ -272,12 +305,11 @@ async fn audit_events(
 ) -> anyhow::Result<()> {
     let start = end - i64::from(spec.days) * MICROS_PER_DAY;
     let mut times = Arrivals::new(start, end, spec.audit_events);
-    let mut rows = Vec::with_capacity(BATCH);
+    let mut rows = Rows::new(db, "audit events", spec.audit_events);
     for n in 0..spec.audit_events {
         let at = times.next(rng);
         let kind = pick_weighted(rng, &AUDIT_KINDS);
-        let (_, email, realm) = &cast.users[rng.random_range(0..cast.users.len())];
-        let user_id = cast.users[rng.random_range(0..cast.users.len())].0;
+        let (user_id, email, realm) = &cast.users[rng.random_range(0..cast.users.len())];
         let (realm, actor, resources) = match kind {
             "auth.failed" => (
                 None,
@@ -320,15 +352,10 @@ async fn audit_events(
             ip_address: Set(Some(address(rng))),
             resources: Set(resources.to_string()),
             ..Default::default()
-        });
-        if rows.len() >= BATCH {
-            write(db, &mut rows).await?;
-        }
-        if (n + 1) % PROGRESS_EVERY == 0 {
-            eprintln!("seed: {} / {} audit events", n + 1, spec.audit_events);
-        }
+        })
+        .await?;
     }
-    write(db, &mut rows).await
+    rows.flush().await
 }
 
 async fn requests(
@@ -340,8 +367,8 @@ async fn requests(
 ) -> anyhow::Result<()> {
     let start = end - i64::from(spec.days.min(REQUEST_DAYS)) * MICROS_PER_DAY;
     let mut times = Arrivals::new(start, end, spec.requests);
-    let mut rows = Vec::with_capacity(BATCH);
-    for n in 0..spec.requests {
+    let mut rows = Rows::new(db, "request-log rows", spec.requests);
+    for _ in 0..spec.requests {
         let at = times.next(rng);
         let operation = pick_weighted(rng, &OPERATIONS);
         let error_code = rng
@@ -370,13 +397,8 @@ async fn requests(
             realm: Set(token.and_then(|t| t.realm.clone())),
             ip_address: Set(Some(address(rng))),
             ..Default::default()
-        });
-        if rows.len() >= BATCH {
-            write(db, &mut rows).await?;
-        }
-        if (n + 1) % PROGRESS_EVERY == 0 {
-            eprintln!("seed: {} / {} request-log rows", n + 1, spec.requests);
-        }
+        })
+        .await?;
     }
-    write(db, &mut rows).await
+    rows.flush().await
 }
