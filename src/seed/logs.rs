@@ -4,7 +4,7 @@
 //! Audit events spread over the history span (`--days`), request-log rows
 //! over the last 30 days (the default retention: older rows would be pruned
 //! as soon as a server starts). Times grow with ids, as they do when the
-//! services write them, with random gaps (a Poisson process). Events name the
+//! services write them, spread uniformly over the span. Events name the
 //! directory's users and realms when there are some (made-up ones when not);
 //! actors and callers are a handful of API tokens per realm and a few
 //! unbound ones; outcomes, error codes, operations and durations follow
@@ -197,25 +197,32 @@ impl Cast {
     }
 }
 
-/// Times from `start` to about `end`, `n` of them, increasing, with
-/// exponential gaps.
+/// `n` times in `[start, end)`, in increasing order: uniform order
+/// statistics drawn one after another (each the minimum of what is left,
+/// `1 - U^(1/k)` of the remaining span), so they fit the span exactly.
 struct Arrivals {
-    at: f64,
-    mean_gap: f64,
+    start: f64,
+    span: f64,
+    left: u64,
+    /// The share of the span after the last time drawn.
+    rest: f64,
 }
 
 impl Arrivals {
     fn new(start: i64, end: i64, n: u64) -> Self {
         Self {
-            at: start as f64,
-            mean_gap: (end - start) as f64 / n.max(1) as f64,
+            start: start as f64,
+            span: (end - start) as f64,
+            left: n,
+            rest: 1.0,
         }
     }
 
     fn next(&mut self, rng: &mut StdRng) -> i64 {
         let u: f64 = 1.0 - rng.random::<f64>();
-        self.at += -u.ln() * self.mean_gap;
-        self.at as i64
+        self.rest *= u.powf(1.0 / self.left.max(1) as f64);
+        self.left = self.left.saturating_sub(1);
+        (self.start + self.span * (1.0 - self.rest)) as i64
     }
 }
 
