@@ -137,6 +137,16 @@ pub struct RequestLogArgs {
     /// records are dropped (and counted) rather than slowing requests down.
     #[arg(long, env = "HEADCOUNT_REQUEST_LOG_QUEUE", default_value_t = 10_000)]
     pub request_log_queue: usize,
+
+    /// `false` records no requests at all (nor their metrics), to measure
+    /// what the log costs.
+    #[arg(
+        long = "request-log",
+        env = "HEADCOUNT_REQUEST_LOG",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub request_log_enabled: bool,
 }
 
 impl From<&RequestLogArgs> for crate::service::requests::RequestLogConfig {
@@ -144,6 +154,7 @@ impl From<&RequestLogArgs> for crate::service::requests::RequestLogConfig {
         Self {
             queue: args.request_log_queue,
             retention_days: args.request_log_retention_days,
+            enabled: args.request_log_enabled,
         }
     }
 }
@@ -244,6 +255,16 @@ pub struct SeedArgs {
     /// and counters over the history span (alone: over the directory there is).
     #[arg(long)]
     pub tokens: Option<u32>,
+
+    /// Also generate this many activity log events over the history span
+    /// (for benchmarks).
+    #[arg(long)]
+    pub audit_events: Option<u64>,
+
+    /// Also generate this many API request-log rows over the last 30 days
+    /// (for benchmarks).
+    #[arg(long)]
+    pub requests: Option<u64>,
 }
 
 /// The kinds of report, as the command line names them.

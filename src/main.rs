@@ -67,8 +67,17 @@ async fn run() -> Result<()> {
                     seed: args.seed,
                     days: args.days,
                 })),
-                (false, None, None) if args.tokens.is_some() => None,
-                _ => bail!("say what to seed: --demo, or --users N --changes M, and/or --tokens N"),
+                (false, None, None)
+                    if args.tokens.is_some()
+                        || args.audit_events.is_some()
+                        || args.requests.is_some() =>
+                {
+                    None
+                }
+                _ => bail!(
+                    "say what to seed: --demo, or --users N --changes M, and/or --tokens N, \
+                     --audit-events N, --requests N"
+                ),
             };
             let db = connect(&cli.database_url).await?;
             let now = chrono::Utc::now();
@@ -84,6 +93,15 @@ async fn run() -> Result<()> {
                     days: args.days,
                 };
                 summary.push(headcount::seed::generate_tokens(&db, &spec, now).await?);
+            }
+            if args.audit_events.is_some() || args.requests.is_some() {
+                let spec = headcount::seed::LogSpec {
+                    audit_events: args.audit_events.unwrap_or(0),
+                    requests: args.requests.unwrap_or(0),
+                    seed: args.seed,
+                    days: args.days,
+                };
+                summary.push(headcount::seed::generate_logs(&db, &spec, now).await?);
             }
             println!("{}", summary.join("\n"));
             Ok(())

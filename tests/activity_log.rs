@@ -606,6 +606,12 @@ async fn every_mutation_writes_a_documented_event(t: TestServer) {
             json!({ "id": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, "ReportJob:1") }),
             "report.cancelled",
         ),
+        (
+            "registerEvents",
+            "mutation($id: Int!) { registerEvents(input: [{userId: $id, feature: \"f\", event: \"e\"}]) }",
+            json!({ "id": other }),
+            "events.registered",
+        ),
     ];
     let covered: BTreeSet<&str> = cases.iter().map(|c| c.0).collect();
     for mutation in mutations() {

@@ -45,6 +45,8 @@ struct Targets {
     serial: String,
     serial_gid: String,
     counter_gid: String,
+    /// A product event of a user of the other realm.
+    product_event_gid: String,
 }
 
 /// Realm alpha's own things, used next to the targets.
@@ -124,8 +126,21 @@ async fn world(t: &TestServer) -> World {
         json!({}),
     )
     .await;
+    t.admin_ok(
+        "mutation($u: Int!) { registerEvents(input: [{userId: $u, feature: \"f\", event: \"e\"}]) }",
+        json!({ "u": b1_id }),
+    )
+    .await;
     t.services().request_log.flush().await;
     let ever = json!({ "start": "2000-01-01", "end": "2100-01-01" });
+    let product_event = t
+        .admin_ok(
+            "query($start: DateTime, $end: DateTime) {
+               events(realm: \"beta\", startDate: $start, endDate: $end, first: 1) { edges { node { id } } }
+             }",
+            ever.clone(),
+        )
+        .await;
     let audit = t
         .admin_ok(
             "query($start: DateTime, $end: DateTime) {
@@ -202,6 +217,7 @@ async fn world(t: &TestServer) -> World {
             serial: "B-TOKEN".to_owned(),
             serial_gid: str_of(&b_token["enrollToken"]["id"]),
             counter_gid: str_of(&nodes(&counters["tokenCounters"])[0]["id"]),
+            product_event_gid: str_of(&nodes(&product_event["events"])[0]["id"]),
         },
         missing: nothing(),
     }
@@ -226,6 +242,7 @@ fn nothing() -> Targets {
         serial: "NO-SUCH-TOKEN".to_owned(),
         serial_gid: gid("Token", 987_010),
         counter_gid: gid("TokenCounter", 987_011),
+        product_event_gid: gid("ProductEvent", 987_012),
     }
 }
 
@@ -645,7 +662,43 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
         ),
     ]);
     cases.extend(token_cases(own, x));
+    cases.extend(product_event_cases(x));
     cases
+}
+
+/// Product events: another realm's event by id, its realm and its users.
+fn product_event_cases(x: &Targets) -> Vec<Case> {
+    use Expect::*;
+    vec![
+        query(
+            "node",
+            "query($id: ID!) { node(id: $id) { id __typename } }",
+            json!({ "id": x.product_event_gid }),
+            vec![x.product_event_gid.clone()],
+            Null,
+        ),
+        query(
+            "events",
+            "query($r: String) { events(realm: $r) { totalCount edges { node { id } } } }",
+            json!({ "r": x.realm }),
+            vec![x.realm.clone()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "events",
+            "query($u: [Int!]) { events(userId: $u, startDate: \"2000-01-01\") { totalCount edges { node { id } } } }",
+            json!({ "u": [x.user] }),
+            vec![x.user.to_string()],
+            Empty,
+        ),
+        mutation(
+            "registerEvents",
+            "mutation($u: Int!) { registerEvents(input: [{userId: $u, feature: \"f\", event: \"e\"}]) }",
+            json!({ "u": x.user }),
+            vec![x.user.to_string()],
+            BadInput("input[0].userId"),
+        ),
+    ]
 }
 
 /// Tokens and their counters: serials and global ids of another realm's

@@ -1,6 +1,7 @@
 //! `GET /metrics`: ADMIN only on the API's address, open on
 //! `--metrics-listen`; requests by operation and outcome, latency
-//! histograms, the request log's queue and drops, the database pool.
+//! histograms, the request log's queue and drops, the database pool,
+//! report jobs by status.
 //!
 //! Metrics are global to a process and the backends' tests run in one, so
 //! each test names its operations after its backend.
@@ -128,10 +129,19 @@ async fn metrics_count_requests_for_admins_only(t: TestServer) {
 /// still wants one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_listen_serves_them_without_a_token() {
-    let dir =
-        std::env::temp_dir().join(format!("headcount-metrics-{:016x}", rand::random::<u64>()));
+    in_temp_dir("headcount-metrics", serve_with_metrics).await;
+}
+
+/// Runs `body` in a new temporary folder, removed afterwards whatever
+/// happens.
+async fn in_temp_dir<F, Fut>(prefix: &str, body: F)
+where
+    F: FnOnce(std::path::PathBuf) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let dir = std::env::temp_dir().join(format!("{prefix}-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
-    let result = tokio::spawn(serve_with_metrics(dir.clone())).await;
+    let result = tokio::spawn(body(dir.clone())).await;
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(err) = result {
         std::panic::resume_unwind(err.into_panic());
@@ -187,4 +197,78 @@ async fn serve_with_metrics(dir: std::path::PathBuf) {
     };
     assert!(text.contains("headcount_db_pool_max_connections"), "{text}");
     assert!(text.contains(wanted), "{text}");
+}
+
+/// Report jobs by status, counted at scrape time from the shared table (a
+/// process of its own: gauges are global to a process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_jobs_are_counted_by_status() {
+    in_temp_dir("headcount-jobs", count_report_jobs).await;
+}
+
+async fn count_report_jobs(dir: std::path::PathBuf) {
+    let url = format!("sqlite://{}?mode=rwc", dir.join("hc.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let data_dir = dir.join("data");
+    // No workers: queued jobs stay PENDING.
+    let child = ServeProcess::start(
+        &url,
+        &data_dir,
+        &["--metrics-listen", &metrics_addr, "--report-workers", "0"],
+    )
+    .await;
+    let secret = std::fs::read_to_string(data_dir.join("bootstrap-token"))
+        .expect("the bootstrap token")
+        .trim()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let gql = |query: &'static str, variables: serde_json::Value| {
+        let request = client
+            .post(format!("http://{}/graphql", child.addr))
+            .bearer_auth(&secret)
+            .json(&json!({ "query": query, "variables": variables }));
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            assert!(body.get("errors").is_none(), "{body}");
+            body["data"].clone()
+        }
+    };
+    let scrape = || async {
+        client
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let jobs = |text: &str, status: &str| {
+        sample(
+            text,
+            &format!("headcount_report_jobs{{status=\"{status}\"}}"),
+        )
+    };
+    let text = scrape().await;
+    for status in ["PENDING", "STARTED", "SUCCESS", "FAILURE", "CANCELLED"] {
+        assert_eq!(jobs(&text, status), Some(0.0), "{status}: {text}");
+    }
+    let queue = "mutation { generateChangelogReport(input: {}) { id } }";
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(gql(queue, json!({})).await["generateChangelogReport"]["id"].clone());
+    }
+    gql(
+        "mutation($id: ID!) { cancelReportJob(id: $id) { status } }",
+        json!({ "id": ids[0] }),
+    )
+    .await;
+    let text = scrape().await;
+    assert_eq!(jobs(&text, "PENDING"), Some(2.0), "{text}");
+    assert_eq!(jobs(&text, "CANCELLED"), Some(1.0), "{text}");
+    assert_eq!(jobs(&text, "SUCCESS"), Some(0.0), "{text}");
 }

@@ -24,6 +24,14 @@ backend_tests!(
     retention_prunes_in_batches,
 );
 backend_tests!(config = tiny_queue; a_full_queue_drops_rather_than_blocks);
+backend_tests!(config = log_off; a_log_turned_off_records_nothing);
+
+/// `--request-log false`, for measuring what the log costs.
+fn log_off() -> ServerConfig {
+    let mut config = default_config();
+    config.request_log.enabled = false;
+    config
+}
 
 fn tiny_queue() -> ServerConfig {
     let mut config = default_config();
@@ -550,4 +558,19 @@ async fn retention_prunes_in_batches(t: TestServer) {
         .map(|r| r.operation)
         .collect();
     assert_eq!(left, ["GET /healthz"]);
+}
+
+async fn a_log_turned_off_records_nothing(t: TestServer) {
+    assert_eq!(t.get("/healthz").await.status, 200);
+    t.gql_ok(t.admin_secret(), "query Off { viewer { name } }", json!({}))
+        .await;
+    assert_eq!(t.get("/no/such/route").await.status, 404);
+    settle(&t).await;
+    let log = requests(&t, t.admin_secret(), json!({ "window": "1d" })).await;
+    assert_eq!(log["totalCount"], 0, "{log}");
+    assert_eq!(
+        api_request::Entity::find().count(t.conn()).await.unwrap(),
+        0
+    );
+    assert_eq!(t.services().request_log.depth(), 0);
 }

@@ -8,6 +8,7 @@ pub mod api_request;
 pub mod api_token;
 pub mod audit_event;
 pub mod dataset;
+pub mod product_event;
 pub mod realm;
 pub mod report_job;
 pub mod report_key;

@@ -30,6 +30,10 @@ pub enum Scope {
     CountersDeleteAll,
     CountersDeleteBefore,
     ApiTokensManage,
+    /// Register product events (registerEvents).
+    EventsWrite,
+    /// Read product events (events).
+    EventsRead,
 }
 
 fn realm_names(realms: &crate::service::RealmAccess) -> Option<Vec<String>> {

@@ -3,14 +3,13 @@
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 
-use super::connection::{PageInfo, TotalCount, cost, page_args};
+use super::connection::{TotalCount, cost, page_args, ranged_connection};
 use super::error::ApiResult;
 use super::ids::GlobalId;
 use super::inline::Inline;
 use super::scalars::Timestamp;
 use super::{actor, services};
 use crate::service::audit_events::{self as domain, AuditQuery};
-use crate::service::page::Page;
 use crate::service::range::RangeArgs;
 
 /// Something an event is about.
@@ -64,48 +63,7 @@ impl AuditEvent {
     }
 }
 
-/// A page of events, with the range it was read from.
-pub struct AuditEventConnection {
-    page: Page<AuditEvent>,
-    total: TotalCount,
-    range: crate::service::range::TimeRange,
-}
-
-#[Object]
-impl AuditEventConnection {
-    async fn edges(&self) -> Vec<AuditEventEdge<'_>> {
-        self.page
-            .items
-            .iter()
-            .map(|(cursor, node)| AuditEventEdge { cursor, node })
-            .collect()
-    }
-
-    async fn page_info(&self) -> PageInfo {
-        PageInfo::of(&self.page)
-    }
-
-    // Charged by the connection's field (`cost`), not per node.
-    #[graphql(complexity = 0)]
-    async fn total_count(&self) -> ApiResult<i32> {
-        self.total.get().await
-    }
-
-    /// The resolved range, echoed (window or dates, defaults applied).
-    async fn start_date(&self) -> Timestamp {
-        Timestamp(self.range.start)
-    }
-
-    async fn end_date(&self) -> Timestamp {
-        Timestamp(self.range.end)
-    }
-}
-
-#[derive(SimpleObject)]
-pub struct AuditEventEdge<'a> {
-    cursor: &'a str,
-    node: &'a AuditEvent,
-}
+ranged_connection!(AuditEventConnection, AuditEventEdge, AuditEvent);
 
 #[derive(Default)]
 pub struct ActivityQuery;

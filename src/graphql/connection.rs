@@ -166,3 +166,54 @@ macro_rules! connection {
 }
 
 pub(crate) use connection;
+
+/// Declares `$conn { edges, pageInfo, totalCount, startDate, endDate }` and
+/// `$edge { cursor, node }`: the logs' connections, which echo the time
+/// range they were read from.
+macro_rules! ranged_connection {
+    ($conn:ident, $edge:ident, $node:ty) => {
+        pub struct $conn {
+            pub page: $crate::service::page::Page<$node>,
+            pub total: $crate::graphql::connection::TotalCount,
+            pub range: $crate::service::range::TimeRange,
+        }
+
+        #[async_graphql::Object]
+        impl $conn {
+            async fn edges(&self) -> Vec<$edge<'_>> {
+                self.page
+                    .items
+                    .iter()
+                    .map(|(cursor, node)| $edge { cursor, node })
+                    .collect()
+            }
+
+            async fn page_info(&self) -> $crate::graphql::connection::PageInfo {
+                $crate::graphql::connection::PageInfo::of(&self.page)
+            }
+
+            // Charged by the connection's field (`cost`), not per node.
+            #[graphql(complexity = 0)]
+            async fn total_count(&self) -> $crate::graphql::error::ApiResult<i32> {
+                self.total.get().await
+            }
+
+            /// The resolved range, echoed (window or dates, defaults applied).
+            async fn start_date(&self) -> $crate::graphql::scalars::Timestamp {
+                $crate::graphql::scalars::Timestamp(self.range.start)
+            }
+
+            async fn end_date(&self) -> $crate::graphql::scalars::Timestamp {
+                $crate::graphql::scalars::Timestamp(self.range.end)
+            }
+        }
+
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge<'a> {
+            pub cursor: &'a str,
+            pub node: &'a $node,
+        }
+    };
+}
+
+pub(crate) use ranged_connection;

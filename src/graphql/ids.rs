@@ -18,6 +18,7 @@ pub enum GlobalId {
     ReportJob(i64),
     Token(i32),
     TokenCounter(i64),
+    ProductEvent(i64),
 }
 
 impl GlobalId {
@@ -33,6 +34,7 @@ impl GlobalId {
             GlobalId::ReportJob(id) => format!("ReportJob:{id}"),
             GlobalId::Token(id) => format!("Token:{id}"),
             GlobalId::TokenCounter(id) => format!("TokenCounter:{id}"),
+            GlobalId::ProductEvent(id) => format!("ProductEvent:{id}"),
         };
         ID(URL_SAFE_NO_PAD.encode(raw))
     }
@@ -55,6 +57,7 @@ impl GlobalId {
             "ReportJob" => GlobalId::ReportJob(key.parse().map_err(|_| malformed())?),
             "Token" => GlobalId::Token(small()?),
             "TokenCounter" => GlobalId::TokenCounter(key.parse().map_err(|_| malformed())?),
+            "ProductEvent" => GlobalId::ProductEvent(key.parse().map_err(|_| malformed())?),
             _ => return Err(malformed()),
         })
     }

@@ -13,6 +13,7 @@ mod insights;
 mod live;
 mod loaders;
 mod node;
+mod product_events;
 mod realms;
 mod reports;
 mod requests;
@@ -42,6 +43,7 @@ pub struct Query(
     reports::ReportQuery,
     insights::InsightsQuery,
     tokens::TokenQuery,
+    product_events::ProductEventQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -51,6 +53,7 @@ pub struct Mutation(
     users::UserMutation,
     reports::ReportMutation,
     tokens::TokenMutation,
+    product_events::ProductEventMutation,
 );
 
 pub use live::Subscription;

@@ -7,6 +7,7 @@ use super::activity::AuditEvent;
 use super::error::{ApiError, ApiResult};
 use super::history::UserChange;
 use super::ids::GlobalId;
+use super::product_events::ProductEvent;
 use super::realms::{Dataset, Realm};
 use super::reports::ReportJob;
 use super::requests::ApiRequest;
@@ -27,6 +28,7 @@ pub enum Node {
     ReportJob(ReportJob),
     Token(Token),
     TokenCounter(TokenCounter),
+    ProductEvent(ProductEvent),
 }
 
 async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node>> {
@@ -82,6 +84,11 @@ async fn load(ctx: &Context<'_>, id: &str, field: &str) -> ApiResult<Option<Node
             .counter_by_id(actor, id)
             .await?
             .map(|c| Node::TokenCounter(TokenCounter(c))),
+        GlobalId::ProductEvent(id) => services
+            .product_events
+            .get(actor, id)
+            .await?
+            .map(|e| Node::ProductEvent(ProductEvent(e))),
     })
 }
 

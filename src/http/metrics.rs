@@ -1,7 +1,7 @@
 //! `GET /metrics` in Prometheus' text format, rendered by
 //! metrics-exporter-prometheus (no listener of its own): requests by
 //! operation and outcome, their latency, the request log's queue and drops,
-//! and the database pool.
+//! the database pool, and report jobs by status.
 //!
 //! On the API's own address it needs an ADMIN token. `serve --metrics-listen
 //! ADDR` also serves it on ADDR without authentication, for a scraper on a
@@ -55,13 +55,22 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 }
 
 /// The metrics, with the gauges read at scrape time brought up to date.
-fn render(services: &Services) -> Response {
+async fn render(services: &Services) -> Response {
     let pool = services.db.pool_stats();
     metrics::gauge!("headcount_db_pool_connections", "state" => "idle").set(pool.idle as f64);
     metrics::gauge!("headcount_db_pool_connections", "state" => "in_use")
         .set((pool.size as usize).saturating_sub(pool.idle) as f64);
     metrics::gauge!("headcount_db_pool_max_connections").set(pool.max as f64);
     metrics::gauge!("headcount_request_log_queue_depth").set(services.request_log.depth() as f64);
+    // Counted at scrape time: every replica reports the same shared table.
+    match services.reports.count_by_status().await {
+        Ok(counts) => {
+            for (status, n) in counts {
+                metrics::gauge!("headcount_report_jobs", "status" => status.as_str()).set(n as f64);
+            }
+        }
+        Err(err) => tracing::warn!(error = ?err, "could not count report jobs for /metrics"),
+    }
     let body = match install() {
         Some(handle) => {
             handle.run_upkeep();
@@ -83,7 +92,7 @@ fn render(services: &Services) -> Response {
 pub async fn protected(State(state): State<AppState>, caller: Authenticated) -> Response {
     let who = Caller::of(&caller.principal);
     let mut response = match caller.principal.require(Scope::Admin) {
-        Ok(_) => (caller.standing, render(&state.services)).into_response(),
+        Ok(_) => (caller.standing, render(&state.services).await).into_response(),
         Err(err) => (caller.standing, Problem::from(err)).into_response(),
     };
     response.extensions_mut().insert(who);
@@ -95,7 +104,7 @@ pub fn open_router(services: Services) -> Router {
     Router::new()
         .route(
             "/metrics",
-            get(|State(services): State<Services>| async move { render(&services) }),
+            get(|State(services): State<Services>| async move { render(&services).await }),
         )
         .with_state(services)
 }

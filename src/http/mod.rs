@@ -141,7 +141,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         sockets: Arc::new(Semaphore::new(config.limits.ws_max_connections)),
         closing: closing_rx,
     };
-    let router = Router::new()
+    let routes = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .merge(graphiql::router())
@@ -160,12 +160,17 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
             StatusCode::GATEWAY_TIMEOUT,
             Duration::from_secs(config.limits.request_timeout_secs),
         ))
-        .layer(cors(&config.cors_origins))
-        .layer(middleware::from_fn_with_state(
+        .layer(cors(&config.cors_origins));
+    // Off (`--request-log false`), requests skip the log's layer entirely.
+    let routes = if config.request_log.enabled {
+        routes.layer(middleware::from_fn_with_state(
             services.request_log.clone(),
             request_log::record,
         ))
-        .layer(middleware::from_fn(access_log::access_log));
+    } else {
+        routes
+    };
+    let router = routes.layer(middleware::from_fn(access_log::access_log));
     let housekeeping = tokio::spawn(housekeeping(services.clone(), rate_limits));
     let replicas = events::start(&services.db);
     App {

@@ -3,8 +3,10 @@
 
 mod demo;
 mod generate;
+mod logs;
 mod tokens;
 
 pub use demo::demo;
 pub use generate::{GenerateSpec, generate};
+pub use logs::{LogSpec, generate_logs};
 pub use tokens::{TokenSpec, generate_tokens};

@@ -28,10 +28,12 @@ pub enum Scope {
     CountersDeleteAll,
     CountersDeleteBefore,
     ApiTokensManage,
+    EventsWrite,
+    EventsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 17] = [
+    pub const ALL: [Scope; 19] = [
         Scope::Admin,
         Scope::UsersRead,
         Scope::UsersWrite,
@@ -49,6 +51,8 @@ impl Scope {
         Scope::CountersDeleteAll,
         Scope::CountersDeleteBefore,
         Scope::ApiTokensManage,
+        Scope::EventsWrite,
+        Scope::EventsRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,8 @@ impl Scope {
             Scope::CountersDeleteAll => "COUNTERS_DELETE_ALL",
             Scope::CountersDeleteBefore => "COUNTERS_DELETE_BEFORE",
             Scope::ApiTokensManage => "API_TOKENS_MANAGE",
+            Scope::EventsWrite => "EVENTS_WRITE",
+            Scope::EventsRead => "EVENTS_READ",
         }
     }
 }

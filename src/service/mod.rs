@@ -12,6 +12,7 @@ pub mod history;
 pub mod insights;
 pub mod live;
 pub mod page;
+pub mod product_events;
 pub mod range;
 pub mod reports;
 pub mod requests;
@@ -46,6 +47,7 @@ pub struct Services {
     pub tokens: tokens::Tokens,
     /// Subscriptions: changes as they commit.
     pub live: live::Live,
+    pub product_events: product_events::ProductEvents,
 }
 
 impl Services {
@@ -83,6 +85,7 @@ impl Services {
             audit_events,
             api_requests: requests::ApiRequests::new(db.clone(), clock.clone()),
             request_log: requests::RequestLog::new(db.clone(), clock.clone()),
+            product_events: product_events::ProductEvents::new(db.clone(), clock.clone()),
             db,
             clock,
         })

@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use entity::{api_token, audit_event, dataset, realm, user, user_change};
+use entity::{api_token, audit_event, dataset, product_event, realm, user, user_change};
 use headcount::clock::ManualClock;
 use headcount::db::{Db, DbOptions};
 use headcount::http::{ServerConfig, app, serve};

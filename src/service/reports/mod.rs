@@ -5,6 +5,7 @@
 //! exactly those, and a token sees the job only when it may see every realm
 //! the requester could (otherwise the job answers like a missing one).
 
+mod counts;
 mod leases;
 mod signing;
 

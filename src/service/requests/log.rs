@@ -33,6 +33,8 @@ pub struct RequestLogConfig {
     pub queue: usize,
     /// Days a record is kept.
     pub retention_days: u32,
+    /// False: no request is recorded (nor measured), the writer never starts.
+    pub enabled: bool,
 }
 
 impl Default for RequestLogConfig {
@@ -40,6 +42,7 @@ impl Default for RequestLogConfig {
         Self {
             queue: 10_000,
             retention_days: 30,
+            enabled: true,
         }
     }
 }
@@ -137,8 +140,11 @@ impl RequestLog {
     }
 
     /// Starts the writer task on the current runtime (once; later calls do
-    /// nothing).
+    /// nothing). A disabled log never starts.
     pub fn start(&self, config: RequestLogConfig) {
+        if !config.enabled {
+            return;
+        }
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         if self.running.set(Running { queue, config }).is_err() {
             return;
