@@ -21,6 +21,7 @@ mod m20261203_100006_create_token_counter_days;
 mod m20261203_200001_create_api_requests;
 mod m20261203_300001_create_user_count_quarters;
 mod m20261203_400001_create_report_jobs;
+mod m20261203_610001_create_activity;
 
 /// The statement that rolls existing history up into `user_count_quarters`.
 pub use m20261203_300001_create_user_count_quarters::backfill as backfill_user_count_quarters;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_200001_create_api_requests::Migration),
             Box::new(m20261203_300001_create_user_count_quarters::Migration),
             Box::new(m20261203_400001_create_report_jobs::Migration),
+            Box::new(m20261203_610001_create_activity::Migration),
         ]
     }
 }

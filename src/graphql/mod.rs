@@ -50,6 +50,7 @@ pub struct Mutation(
     users::UserMutation,
     reports::ReportMutation,
     tokens::TokenMutation,
+    insights::InsightsMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -27,6 +27,10 @@ impl TestServer {
             "api_tokens",
             api_token::Entity::find().count(c).await.unwrap(),
         );
+        counts.insert(
+            "activity",
+            entity::activity::Entity::find().count(c).await.unwrap(),
+        );
         counts
     }
 
