@@ -228,4 +228,10 @@ pub struct SeedArgs {
     /// and counters over the history span (alone: over the directory there is).
     #[arg(long)]
     pub tokens: Option<u32>,
+
+    /// Also generate recorded activity (sessions, apps, latencies) of this
+    /// many days, ending now, for every user (alone: over the directory
+    /// there is).
+    #[arg(long)]
+    pub activity_days: Option<u32>,
 }

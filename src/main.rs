@@ -65,8 +65,13 @@ async fn run() -> Result<()> {
                     seed: args.seed,
                     days: args.days,
                 })),
-                (false, None, None) if args.tokens.is_some() => None,
-                _ => bail!("say what to seed: --demo, or --users N --changes M, and/or --tokens N"),
+                (false, None, None) if args.tokens.is_some() || args.activity_days.is_some() => {
+                    None
+                }
+                _ => bail!(
+                    "say what to seed: --demo, or --users N --changes M, and/or --tokens N, \
+                     --activity-days D"
+                ),
             };
             let db = connect(&cli.database_url).await?;
             let now = chrono::Utc::now();
@@ -82,6 +87,13 @@ async fn run() -> Result<()> {
                     days: args.days,
                 };
                 summary.push(headcount::seed::generate_tokens(&db, &spec, now).await?);
+            }
+            if let Some(days) = args.activity_days {
+                let spec = headcount::seed::ActivitySpec {
+                    days,
+                    seed: args.seed,
+                };
+                summary.push(headcount::seed::generate_activity(&db, &spec, now).await?);
             }
             println!("{}", summary.join("\n"));
             Ok(())

@@ -749,7 +749,7 @@ fn email(first: &str, last: &str, user_id: i32, realm: u32) -> String {
 }
 
 /// A standard normal draw (Box–Muller).
-fn standard_normal(rng: &mut StdRng) -> f64 {
+pub(super) fn standard_normal(rng: &mut StdRng) -> f64 {
     let u1 = 1.0 - rng.random::<f64>();
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()

@@ -1,10 +1,12 @@
 //! Loading data: the small demo set, written through the services, and the
 //! bulk generator that tests and benchmarks use.
 
+mod activity;
 mod demo;
 mod generate;
 mod tokens;
 
+pub use activity::{ActivitySpec, generate_activity};
 pub use demo::demo;
 pub use generate::{GenerateSpec, generate};
 pub use tokens::{TokenSpec, generate_tokens};
