@@ -90,14 +90,12 @@ fn summed_seconds<C: ConnectionTrait>(db: &C) -> SimpleExpr {
     }
 }
 
-/// Sessions of the given realms (None: all) and apps, started in `[from, to)`.
-fn sessions(realm_ids: Option<&[i32]>, apps: &[String], from: i64, to: i64) -> Condition {
+/// Sessions of the given realms and apps, started in `[from, to)`.
+fn sessions(realm_ids: &[i32], apps: &[String], from: i64, to: i64) -> Condition {
     let mut condition = Condition::all()
+        .add(activity::Column::RealmId.is_in(realm_ids.iter().copied()))
         .add(activity::Column::StartedAt.gte(from))
         .add(activity::Column::StartedAt.lt(to));
-    if let Some(ids) = realm_ids {
-        condition = condition.add(activity::Column::RealmId.is_in(ids.iter().copied()));
-    }
     if !apps.is_empty() {
         condition = condition.add(activity::Column::App.is_in(apps.iter().cloned()));
     }
@@ -161,15 +159,22 @@ async fn emails<C: ConnectionTrait>(db: &C, ids: &[i32]) -> Result<HashMap<i32, 
 impl Insights {
     /// The realms a read covers: the named one (FORBIDDEN outside the
     /// caller's bindings whether or not it exists, BAD_USER_INPUT on
-    /// `realm` when unknown), else every realm it may see (None: all).
-    async fn realm_ids(&self, actor: &Principal, realm: Option<&str>) -> Result<Option<Vec<i32>>> {
+    /// `realm` when unknown), else every realm it may see. Always listed,
+    /// also for a token that sees them all: the index leads with the realm,
+    /// so a time range is an index range per realm only when realms are
+    /// named.
+    async fn realm_ids(&self, actor: &Principal, realm: Option<&str>) -> Result<Vec<i32>> {
         let realms = self.realms.get(self.db.conn()).await?;
         match realm {
             Some(name) => {
                 actor.require_realm(name)?;
-                Ok(Some(vec![realms.resolve(name, "realm")?.id]))
+                Ok(vec![realms.resolve(name, "realm")?.id])
             }
-            None => Ok(realms.visible_ids(&actor.realms)),
+            None => Ok(realms
+                .all()
+                .filter(|r| actor.sees(&r.name))
+                .map(|r| r.id)
+                .collect()),
         }
     }
 
@@ -198,7 +203,7 @@ impl Insights {
             .iter()
             .map(|b| (to_micros(b.start), to_micros(b.end)))
             .collect();
-        let (realm_ids, apps, cuts) = (realm_ids.as_deref(), &apps, &cuts);
+        let (realm_ids, apps, cuts) = (&realm_ids[..], &apps, &cuts);
         let counts = self
             .db
             .read(|tx| async move {
@@ -241,7 +246,7 @@ impl Insights {
         let (from, to) = check_range(range)?;
         let apps = app_filter(range.apps.as_deref(), "apps")?;
         let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
-        let (realm_ids, apps) = (realm_ids.as_deref(), &apps);
+        let (realm_ids, apps) = (&realm_ids[..], &apps);
         let (rows, emails) = self
             .db
             .read(|tx| async move {
@@ -288,7 +293,7 @@ impl Insights {
         actor.require(Scope::InsightsRead)?;
         let (from, to) = check_range(range)?;
         let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
-        let realm_ids = realm_ids.as_deref();
+        let realm_ids = &realm_ids[..];
         let (samples, emails) = self
             .db
             .read(|tx| async move {
@@ -331,7 +336,7 @@ impl Insights {
         actor.require(Scope::InsightsRead)?;
         let (from, to) = check_range(range)?;
         let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
-        let realm_ids = realm_ids.as_deref();
+        let realm_ids = &realm_ids[..];
         let rows = self
             .db
             .read(|tx| async move {
