@@ -15,9 +15,9 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
 
-use super::Insights;
 use super::buckets::{self, DEFAULT_DAYS, Interval};
 use super::percentile::percentile_cont;
+use super::{Insights, active_rollup};
 use crate::service::filter::check_list;
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::to_micros;
@@ -207,8 +207,19 @@ impl Insights {
         let counts = self
             .db
             .read(|tx| async move {
+                // Whole local days from the rollups; the rest (a partial last
+                // bucket, weeks, months, an apps filter) from the sessions.
+                let rolled = if apps.is_empty() {
+                    active_rollup::counts(&*tx, realm_ids, cuts).await?
+                } else {
+                    vec![None; cuts.len()]
+                };
                 let mut counts = Vec::with_capacity(cuts.len());
-                for &(from, to) in cuts {
+                for (&(from, to), rolled) in cuts.iter().zip(rolled) {
+                    if let Some(n) = rolled {
+                        counts.push(n);
+                        continue;
+                    }
                     let n: Option<i64> = activity::Entity::find()
                         .select_only()
                         .column_as(Expr::cust("COUNT(DISTINCT user_id)"), "n")

@@ -3,6 +3,7 @@
 //! activity (active users, seconds and apps per user, latency percentiles,
 //! app usage).
 
+mod active_rollup;
 mod activity;
 pub mod buckets;
 mod percentile;
@@ -10,6 +11,7 @@ mod record;
 mod rollup;
 mod status_counts;
 
+pub use active_rollup::rebuild as rebuild_activity_rollups;
 pub use activity::{
     ActivePoint, ActiveUsersQuery, ActivityRange, AppUsage, UserActivity, UserLatency,
 };

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use entity::{activity, user};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::Insights;
+use super::{Insights, active_rollup};
 use crate::service::audit::{self, NewEvent, Resource};
 use crate::service::directory::Realms;
 use crate::service::{Error, Principal, Result, Scope};
@@ -98,11 +98,15 @@ impl Insights {
                 let realms = Realms::load(tx).await?;
                 let mut realm_of: HashMap<i32, i32> = HashMap::with_capacity(ids.len());
                 for chunk in ids.chunks(INSERT_CHUNK) {
+                    // Locked in id order: the rollups of active users are
+                    // updated by difference, one writer per user at a time.
                     let found: Vec<(i32, i32)> = user::Entity::find()
                         .select_only()
                         .columns([user::Column::Id, user::Column::RealmId])
                         .filter(user::Column::Id.is_in(chunk.iter().copied()))
                         .filter(user::Column::DeletedAt.is_null())
+                        .order_by_asc(user::Column::Id)
+                        .lock_exclusive()
                         .into_tuple()
                         .all(tx)
                         .await?;
@@ -112,6 +116,7 @@ impl Insights {
                 }
                 let mut per_realm: BTreeMap<i32, usize> = BTreeMap::new();
                 let mut models = Vec::with_capacity(rows.len());
+                let mut sessions = Vec::with_capacity(rows.len());
                 for (index, row) in rows.iter().enumerate() {
                     let Some(&realm_id) = realm_of.get(&row.user_id) else {
                         return Err(Error::bad_input(
@@ -120,6 +125,7 @@ impl Insights {
                         ));
                     };
                     *per_realm.entry(realm_id).or_default() += 1;
+                    sessions.push((row.user_id, realm_id, to_micros(row.started_at)));
                     models.push(activity::ActiveModel {
                         realm_id: Set(realm_id),
                         user_id: Set(row.user_id),
@@ -135,6 +141,7 @@ impl Insights {
                     let chunk: Vec<_> = models.by_ref().take(INSERT_CHUNK).collect();
                     activity::Entity::insert_many(chunk).exec(tx).await?;
                 }
+                active_rollup::apply(tx, &sessions).await?;
                 for (realm_id, count) in per_realm {
                     let realm = realms.name(realm_id);
                     audit::record(
