@@ -265,6 +265,12 @@ pub struct SeedArgs {
     /// (for benchmarks).
     #[arg(long)]
     pub requests: Option<u64>,
+
+    /// Also generate recorded activity (sessions, apps, latencies) of this
+    /// many days, ending now, for every user (alone: over the directory
+    /// there is).
+    #[arg(long)]
+    pub activity_days: Option<u32>,
 }
 
 /// The kinds of report, as the command line names them.

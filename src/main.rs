@@ -70,13 +70,14 @@ async fn run() -> Result<()> {
                 (false, None, None)
                     if args.tokens.is_some()
                         || args.audit_events.is_some()
-                        || args.requests.is_some() =>
+                        || args.requests.is_some()
+                        || args.activity_days.is_some() =>
                 {
                     None
                 }
                 _ => bail!(
                     "say what to seed: --demo, or --users N --changes M, and/or --tokens N, \
-                     --audit-events N, --requests N"
+                     --audit-events N, --requests N, --activity-days D"
                 ),
             };
             let db = connect(&cli.database_url).await?;
@@ -102,6 +103,13 @@ async fn run() -> Result<()> {
                     days: args.days,
                 };
                 summary.push(headcount::seed::generate_logs(&db, &spec, now).await?);
+            }
+            if let Some(days) = args.activity_days {
+                let spec = headcount::seed::ActivitySpec {
+                    days,
+                    seed: args.seed,
+                };
+                summary.push(headcount::seed::generate_activity(&db, &spec, now).await?);
             }
             println!("{}", summary.join("\n"));
             Ok(())

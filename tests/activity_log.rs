@@ -558,6 +558,12 @@ async fn every_mutation_writes_a_documented_event(t: TestServer) {
             "token.removed",
         ),
         (
+            "recordActivity",
+            "mutation($id: Int!) { recordActivity(input: [{userId: $id, app: \"vscode\", startedAt: \"2025-01-15T08:00:00Z\", seconds: 600, latencyMs: 12.5}]) }",
+            json!({ "id": other }),
+            "activity.recorded",
+        ),
+        (
             "deleteTokenCountersBefore",
             "mutation { deleteTokenCountersBefore(date: \"2100-01-01\", allStatuses: true) { deletedCount } }",
             json!({}),

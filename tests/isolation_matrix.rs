@@ -433,6 +433,34 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             Code("FORBIDDEN"),
         ),
         query(
+            "activeUsers",
+            "query($r: String) { activeUsers(realm: $r) { date activeUsers } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "userActivity",
+            "query($r: String) { userActivity(startDate: \"2000-01-01T00:00:00Z\", endDate: \"2100-01-01T00:00:00Z\", realm: $r) { userId } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "userLatency",
+            "query($r: String) { userLatency(startDate: \"2000-01-01T00:00:00Z\", endDate: \"2100-01-01T00:00:00Z\", realm: $r) { userId } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
+            "appUsage",
+            "query($r: String) { appUsage(startDate: \"2000-01-01T00:00:00Z\", endDate: \"2100-01-01T00:00:00Z\", realm: $r) { app } }",
+            json!({ "r": x.realm }),
+            vec![r()],
+            Code("FORBIDDEN"),
+        ),
+        query(
             "userStatusCounts",
             "query($r: String) { userStatusCounts(realm: $r) { seatLimit series { status points { count } } } }",
             json!({ "r": x.realm }),
@@ -652,6 +680,13 @@ fn cases(own: &Own, x: &Targets) -> Vec<Case> {
             json!({ "id": x.user, "ds": x.dataset }),
             vec![u(), ds()],
             BadInput("datasetId"),
+        ),
+        mutation(
+            "recordActivity",
+            "mutation($own: Int!, $u: Int!) { recordActivity(input: [{userId: $own, app: \"vscode\", startedAt: \"2025-01-15T08:00:00Z\", seconds: 60}, {userId: $u, app: \"vscode\", startedAt: \"2025-01-15T08:00:00Z\", seconds: 60}]) }",
+            json!({ "own": own.user, "u": x.user }),
+            vec![u()],
+            BadInput("input[1].userId"),
         ),
         mutation(
             "deleteUser",

@@ -4,6 +4,7 @@
 //! same exact, index-friendly representation on SQLite, PostgreSQL and
 //! MySQL/MariaDB, with no driver-specific time zone handling.
 
+pub mod activity;
 pub mod api_request;
 pub mod api_token;
 pub mod audit_event;

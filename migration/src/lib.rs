@@ -21,10 +21,14 @@ mod m20261203_100006_create_token_counter_days;
 mod m20261203_200001_create_api_requests;
 mod m20261203_300001_create_user_count_quarters;
 mod m20261203_400001_create_report_jobs;
+mod m20261203_610001_create_activity;
+mod m20261203_610002_create_activity_rollups;
 mod m20261203_700001_create_product_events;
 
 /// The statement that rolls existing history up into `user_count_quarters`.
 pub use m20261203_300001_create_user_count_quarters::backfill as backfill_user_count_quarters;
+/// The statements that roll `activity` up for `activeUsers`, into empty tables.
+pub use m20261203_610002_create_activity_rollups::rebuild as rebuild_activity_rollups;
 
 pub struct Migrator;
 
@@ -50,6 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_200001_create_api_requests::Migration),
             Box::new(m20261203_300001_create_user_count_quarters::Migration),
             Box::new(m20261203_400001_create_report_jobs::Migration),
+            Box::new(m20261203_610001_create_activity::Migration),
+            Box::new(m20261203_610002_create_activity_rollups::Migration),
             Box::new(m20261203_700001_create_product_events::Migration),
         ]
     }

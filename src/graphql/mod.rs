@@ -54,6 +54,7 @@ pub struct Mutation(
     reports::ReportMutation,
     tokens::TokenMutation,
     product_events::ProductEventMutation,
+    insights::InsightsMutation,
 );
 
 pub use live::Subscription;

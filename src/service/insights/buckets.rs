@@ -42,6 +42,58 @@ pub fn zone(
     }
 }
 
+/// Default range of a series: the 60 days before its end.
+pub const DEFAULT_DAYS: i64 = 60;
+
+/// What a series over time is asked with (`userStatusCounts`, `activeUsers`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SeriesArgs<'a> {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub interval: Option<Interval>,
+    pub time_zone: Option<&'a str>,
+    pub tz_offset: Option<i32>,
+}
+
+/// A series' range, resolved and cut into buckets.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub zone: Tz,
+    pub interval: Interval,
+    /// As asked (or `end` minus the default days).
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub buckets: Vec<Bucket>,
+}
+
+impl Series {
+    /// Checks the arguments (`timeZone`/`tzOffset`, `startDate` after
+    /// `endDate`, too many buckets) and cuts the range: DAY buckets by
+    /// default, `endDate` now and `startDate` `default_days` before it.
+    pub fn resolve(args: &SeriesArgs<'_>, now: DateTime<Utc>, default_days: i64) -> Result<Self> {
+        let zone = zone(args.time_zone, args.tz_offset, "timeZone", "tzOffset")?;
+        let interval = args.interval.unwrap_or(Interval::Day);
+        let end = args.end.unwrap_or(now);
+        let start = args
+            .start
+            .unwrap_or_else(|| end - Duration::days(default_days));
+        if start > end {
+            return Err(Error::bad_input(
+                "startDate",
+                format!("startDate {start} is after endDate {end}"),
+            ));
+        }
+        let buckets = buckets(start, end, interval, zone, "startDate")?;
+        Ok(Self {
+            zone,
+            interval,
+            start,
+            end,
+            buckets,
+        })
+    }
+}
+
 /// One bucket: the half-open interval `[start, end)`. The last bucket ends
 /// just after the range's (inclusive) end instead of at the next boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,16 +1,13 @@
 //! `userStatusCounts`: users per status at the end of each bucket, beside
 //! the seat limit, exactly as a snapshot at each bucket's end would count.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
-use super::buckets::{self, Interval};
+use super::buckets::{self, DEFAULT_DAYS, Interval};
 use super::{Insights, rollup};
 use crate::service::directory::UserStatus;
-use crate::service::{Error, Principal, Result, Scope};
+use crate::service::{Principal, Result, Scope};
 use crate::time::to_micros;
-
-/// Default range: the 60 days before the end.
-const DEFAULT_DAYS: i64 = 60;
 
 #[derive(Debug, Clone, Default)]
 pub struct StatusCountsQuery {
@@ -48,24 +45,23 @@ impl Insights {
         query: &StatusCountsQuery,
     ) -> Result<UserStatusCounts> {
         actor.require(Scope::InsightsRead)?;
-        let zone = buckets::zone(
-            query.time_zone.as_deref(),
-            query.tz_offset,
-            "timeZone",
-            "tzOffset",
+        let buckets::Series {
+            zone,
+            interval,
+            start,
+            end,
+            buckets,
+        } = buckets::Series::resolve(
+            &buckets::SeriesArgs {
+                start: query.start,
+                end: query.end,
+                interval: query.interval,
+                time_zone: query.time_zone.as_deref(),
+                tz_offset: query.tz_offset,
+            },
+            self.clock.now(),
+            DEFAULT_DAYS,
         )?;
-        let interval = query.interval.unwrap_or(Interval::Day);
-        let end = query.end.unwrap_or_else(|| self.clock.now());
-        let start = query
-            .start
-            .unwrap_or_else(|| end - Duration::days(DEFAULT_DAYS));
-        if start > end {
-            return Err(Error::bad_input(
-                "startDate",
-                format!("startDate {start} is after endDate {end}"),
-            ));
-        }
-        let buckets = buckets::buckets(start, end, interval, zone, "startDate")?;
 
         let realms = self.realms.get(self.db.conn()).await?;
         let (realm_ids, seat_limit) = match query.realm.as_deref() {

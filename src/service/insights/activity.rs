@@ -1,0 +1,379 @@
+//! Reads of recorded activity: distinct active users per bucket, seconds and
+//! apps per user, latency percentiles per user, usage per app.
+//!
+//! A session counts at its start: it is in a range or bucket when its
+//! `startedAt` is. Ranges of `userActivity`, `userLatency` and `appUsage`
+//! are half-open, `[startDate, endDate)`; `activeUsers` buckets are those of
+//! `userStatusCounts` (the last one includes `endDate`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{activity, user};
+use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+};
+
+use super::buckets::{self, DEFAULT_DAYS, Interval};
+use super::percentile::percentile_cont;
+use super::{Insights, active_rollup};
+use crate::service::filter::check_list;
+use crate::service::{Error, Principal, Result, Scope};
+use crate::time::to_micros;
+
+/// What `activeUsers` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct ActiveUsersQuery {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub interval: Option<Interval>,
+    pub time_zone: Option<String>,
+    pub tz_offset: Option<i32>,
+    pub realm: Option<String>,
+    /// Sessions in these apps only; None or empty: every app.
+    pub apps: Option<Vec<String>>,
+}
+
+/// One bucket of `activeUsers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivePoint {
+    /// The local date the bucket starts on.
+    pub date: NaiveDate,
+    pub start: DateTime<Utc>,
+    /// The next bucket's start; `endDate` for the last bucket.
+    pub end: DateTime<Utc>,
+    pub active_users: i64,
+}
+
+/// The range of `userActivity`, `userLatency` and `appUsage`.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityRange {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub realm: Option<String>,
+    /// Only `userActivity` takes it; None or empty: every app.
+    pub apps: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserActivity {
+    pub user_id: i32,
+    pub email: String,
+    pub seconds: i64,
+    /// By name.
+    pub apps: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserLatency {
+    pub user_id: i32,
+    pub email: String,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUsage {
+    pub app: String,
+    pub seconds: i64,
+    pub times_used: i64,
+    pub users: i64,
+}
+
+/// `SUM(seconds)` as a 64-bit integer (DECIMAL on MySQL, NUMERIC nowhere
+/// else, but cast alike).
+fn summed_seconds<C: ConnectionTrait>(db: &C) -> SimpleExpr {
+    match db.get_database_backend() {
+        DbBackend::MySql => Expr::cust("CAST(SUM(`seconds`) AS SIGNED)"),
+        _ => Expr::cust("CAST(SUM(\"seconds\") AS BIGINT)"),
+    }
+}
+
+/// Sessions of the given realms and apps, started in `[from, to)`.
+fn sessions(realm_ids: &[i32], apps: &[String], from: i64, to: i64) -> Condition {
+    let mut condition = Condition::all()
+        .add(activity::Column::RealmId.is_in(realm_ids.iter().copied()))
+        .add(activity::Column::StartedAt.gte(from))
+        .add(activity::Column::StartedAt.lt(to));
+    if !apps.is_empty() {
+        condition = condition.add(activity::Column::App.is_in(apps.iter().cloned()));
+    }
+    condition
+}
+
+/// The apps of a filter, trimmed; BAD_USER_INPUT on `field` when too many.
+fn app_filter(apps: Option<&[String]>, field: &str) -> Result<Vec<String>> {
+    check_list(apps, field)?;
+    Ok(apps
+        .unwrap_or_default()
+        .iter()
+        .map(|a| a.trim().to_owned())
+        .collect())
+}
+
+fn check_range(range: &ActivityRange) -> Result<(i64, i64)> {
+    if range.start > range.end {
+        return Err(Error::bad_input(
+            "startDate",
+            format!("startDate {} is after endDate {}", range.start, range.end),
+        ));
+    }
+    Ok((to_micros(range.start), to_micros(range.end)))
+}
+
+#[derive(Debug, FromQueryResult)]
+struct UserAppSeconds {
+    user_id: i32,
+    app: String,
+    seconds: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct AppRow {
+    app: String,
+    seconds: i64,
+    times_used: i64,
+    users: i64,
+}
+
+/// Rows per `IN (...)` list of user ids.
+const ID_CHUNK: usize = 1_000;
+
+/// The emails of `ids` (deleted users' too: their activity stays theirs).
+async fn emails<C: ConnectionTrait>(db: &C, ids: &[i32]) -> Result<HashMap<i32, String>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_CHUNK) {
+        let rows: Vec<(i32, String)> = user::Entity::find()
+            .select_only()
+            .columns([user::Column::Id, user::Column::Email])
+            .filter(user::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+impl Insights {
+    /// The realms a read covers: the named one (FORBIDDEN outside the
+    /// caller's bindings whether or not it exists, BAD_USER_INPUT on
+    /// `realm` when unknown), else every realm it may see. Always listed,
+    /// also for a token that sees them all: the index leads with the realm,
+    /// so a time range is an index range per realm only when realms are
+    /// named.
+    async fn realm_ids(&self, actor: &Principal, realm: Option<&str>) -> Result<Vec<i32>> {
+        let realms = self.realms.get(self.db.conn()).await?;
+        match realm {
+            Some(name) => {
+                actor.require_realm(name)?;
+                Ok(vec![realms.resolve(name, "realm")?.id])
+            }
+            None => Ok(realms
+                .all()
+                .filter(|r| actor.sees(&r.name))
+                .map(|r| r.id)
+                .collect()),
+        }
+    }
+
+    /// Distinct users with a session starting in each bucket.
+    pub async fn active_users(
+        &self,
+        actor: &Principal,
+        query: &ActiveUsersQuery,
+    ) -> Result<Vec<ActivePoint>> {
+        actor.require(Scope::InsightsRead)?;
+        let series = buckets::Series::resolve(
+            &buckets::SeriesArgs {
+                start: query.start,
+                end: query.end,
+                interval: query.interval,
+                time_zone: query.time_zone.as_deref(),
+                tz_offset: query.tz_offset,
+            },
+            self.clock.now(),
+            DEFAULT_DAYS,
+        )?;
+        let apps = app_filter(query.apps.as_deref(), "apps")?;
+        let realm_ids = self.realm_ids(actor, query.realm.as_deref()).await?;
+        let cuts: Vec<(i64, i64)> = series
+            .buckets
+            .iter()
+            .map(|b| (to_micros(b.start), to_micros(b.end)))
+            .collect();
+        let (realm_ids, apps, cuts) = (&realm_ids[..], &apps, &cuts);
+        let counts = self
+            .db
+            .read(|tx| async move {
+                // Whole local days from the rollups; the rest (a partial last
+                // bucket, weeks, months, an apps filter) from the sessions.
+                let rolled = if apps.is_empty() {
+                    active_rollup::counts(&*tx, realm_ids, cuts).await?
+                } else {
+                    vec![None; cuts.len()]
+                };
+                let mut counts = Vec::with_capacity(cuts.len());
+                for (&(from, to), rolled) in cuts.iter().zip(rolled) {
+                    if let Some(n) = rolled {
+                        counts.push(n);
+                        continue;
+                    }
+                    let n: Option<i64> = activity::Entity::find()
+                        .select_only()
+                        .column_as(Expr::cust("COUNT(DISTINCT user_id)"), "n")
+                        .filter(sessions(realm_ids, apps, from, to))
+                        .into_tuple()
+                        .one(&*tx)
+                        .await?;
+                    counts.push(n.unwrap_or(0));
+                }
+                Ok(counts)
+            })
+            .await?;
+        let last = series.buckets.len().saturating_sub(1);
+        Ok(series
+            .buckets
+            .iter()
+            .zip(counts)
+            .enumerate()
+            .map(|(i, (bucket, active_users))| ActivePoint {
+                date: bucket.start.with_timezone(&series.zone).date_naive(),
+                start: bucket.start,
+                end: if i == last { series.end } else { bucket.end },
+                active_users,
+            })
+            .collect())
+    }
+
+    /// Seconds and apps per user with sessions in the range, by user id.
+    pub async fn user_activity(
+        &self,
+        actor: &Principal,
+        range: &ActivityRange,
+    ) -> Result<Vec<UserActivity>> {
+        actor.require(Scope::InsightsRead)?;
+        let (from, to) = check_range(range)?;
+        let apps = app_filter(range.apps.as_deref(), "apps")?;
+        let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
+        let (realm_ids, apps) = (&realm_ids[..], &apps);
+        let (rows, emails) = self
+            .db
+            .read(|tx| async move {
+                let rows = activity::Entity::find()
+                    .select_only()
+                    .columns([activity::Column::UserId, activity::Column::App])
+                    .column_as(summed_seconds(&*tx), "seconds")
+                    .filter(sessions(realm_ids, apps, from, to))
+                    .group_by(activity::Column::UserId)
+                    .group_by(activity::Column::App)
+                    .into_model::<UserAppSeconds>()
+                    .all(&*tx)
+                    .await?;
+                let ids: BTreeSet<i32> = rows.iter().map(|r| r.user_id).collect();
+                let ids: Vec<i32> = ids.into_iter().collect();
+                let emails = emails(&*tx, &ids).await?;
+                Ok((rows, emails))
+            })
+            .await?;
+        let mut per_user: BTreeMap<i32, (i64, BTreeSet<String>)> = BTreeMap::new();
+        for row in rows {
+            let entry = per_user.entry(row.user_id).or_default();
+            entry.0 += row.seconds;
+            entry.1.insert(row.app);
+        }
+        Ok(per_user
+            .into_iter()
+            .map(|(user_id, (seconds, apps))| UserActivity {
+                user_id,
+                email: emails.get(&user_id).cloned().unwrap_or_default(),
+                seconds,
+                apps: apps.into_iter().collect(),
+            })
+            .collect())
+    }
+
+    /// p50 and p95 latency per user with sessions in the range (null
+    /// without samples), by user id.
+    pub async fn user_latency(
+        &self,
+        actor: &Principal,
+        range: &ActivityRange,
+    ) -> Result<Vec<UserLatency>> {
+        actor.require(Scope::InsightsRead)?;
+        let (from, to) = check_range(range)?;
+        let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
+        let realm_ids = &realm_ids[..];
+        let (samples, emails) = self
+            .db
+            .read(|tx| async move {
+                let rows: Vec<(i32, Option<f64>)> = activity::Entity::find()
+                    .select_only()
+                    .columns([activity::Column::UserId, activity::Column::LatencyMs])
+                    .filter(sessions(realm_ids, &[], from, to))
+                    .into_tuple()
+                    .all(&*tx)
+                    .await?;
+                let mut samples: BTreeMap<i32, Vec<f64>> = BTreeMap::new();
+                for (user_id, latency) in rows {
+                    samples.entry(user_id).or_default().extend(latency);
+                }
+                let ids: Vec<i32> = samples.keys().copied().collect();
+                let emails = emails(&*tx, &ids).await?;
+                Ok((samples, emails))
+            })
+            .await?;
+        Ok(samples
+            .into_iter()
+            .map(|(user_id, mut values)| {
+                values.sort_by(f64::total_cmp);
+                UserLatency {
+                    user_id,
+                    email: emails.get(&user_id).cloned().unwrap_or_default(),
+                    p50_ms: percentile_cont(&values, 0.5),
+                    p95_ms: percentile_cont(&values, 0.95),
+                }
+            })
+            .collect())
+    }
+
+    /// Seconds, sessions and distinct users per app, most used first.
+    pub async fn app_usage(
+        &self,
+        actor: &Principal,
+        range: &ActivityRange,
+    ) -> Result<Vec<AppUsage>> {
+        actor.require(Scope::InsightsRead)?;
+        let (from, to) = check_range(range)?;
+        let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
+        let realm_ids = &realm_ids[..];
+        let rows = self
+            .db
+            .read(|tx| async move {
+                Ok(activity::Entity::find()
+                    .select_only()
+                    .column(activity::Column::App)
+                    .column_as(summed_seconds(&*tx), "seconds")
+                    .column_as(Expr::cust("COUNT(*)"), "times_used")
+                    .column_as(Expr::cust("COUNT(DISTINCT user_id)"), "users")
+                    .filter(sessions(realm_ids, &[], from, to))
+                    .group_by(activity::Column::App)
+                    .into_model::<AppRow>()
+                    .all(&*tx)
+                    .await?)
+            })
+            .await?;
+        let mut usage: Vec<AppUsage> = rows
+            .into_iter()
+            .map(|r| AppUsage {
+                app: r.app,
+                seconds: r.seconds,
+                times_used: r.times_used,
+                users: r.users,
+            })
+            .collect();
+        usage.sort_by(|a, b| b.seconds.cmp(&a.seconds).then_with(|| a.app.cmp(&b.app)));
+        Ok(usage)
+    }
+}
