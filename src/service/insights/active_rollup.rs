@@ -254,13 +254,23 @@ pub async fn counts<C: ConnectionTrait>(
         firsts.entry(day).or_insert([0; 96])[q] += r.try_get_by_index::<i64>(2)?;
         lasts.entry(day).or_insert([0; 96])[q] += r.try_get_by_index::<i64>(3)?;
     }
+    // Only cells some bucket can count: for Berlin's days, users whose
+    // last start is after 22:00 UTC, a small share.
+    let min_a = plans.iter().flatten().map(|p| p.1).min().unwrap_or(0);
+    let max_b = plans
+        .iter()
+        .flatten()
+        .filter_map(|p| p.2)
+        .max()
+        .unwrap_or(0);
     let mut bridges: BTreeMap<i32, Vec<(i32, i32, i64)>> = BTreeMap::new();
     for r in db
         .query_all_raw(Statement::from_string(
             backend,
             format!(
                 "SELECT day, last_q, next_first_q, users FROM activity_day_bridges \
-                 WHERE realm_id IN ({realms}) AND day BETWEEN {lo} AND {hi} AND users <> 0"
+                 WHERE realm_id IN ({realms}) AND day BETWEEN {lo} AND {hi} \
+                 AND last_q >= {min_a} AND next_first_q < {max_b} AND users <> 0"
             ),
         ))
         .await?
