@@ -30,6 +30,8 @@ impl TestServer {
         counts.insert(
             "product_events",
             product_event::Entity::find().count(c).await.unwrap(),
+        );
+        counts.insert(
             "activity",
             entity::activity::Entity::find().count(c).await.unwrap(),
         );
