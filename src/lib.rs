@@ -11,6 +11,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod progress;
 pub mod seed;
 pub mod service;
 pub mod time;

@@ -3,26 +3,24 @@
 //! its progress (a bar on a terminal, plain lines otherwise) and writes the
 //! finished file.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_graphql::{Request, Variables};
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
 use super::ReportStore;
 use crate::config::{ReportCommandArgs, ReportFormatArg, ReportKindArg};
 use crate::graphql::{self, AppSchema};
+use crate::progress::Progress;
 use crate::service::reports::{JobStatus, ReportJob};
 use crate::service::{Principal, Services};
 
 /// How often the job is looked at.
 const POLL: Duration = Duration::from_millis(200);
-/// How often a plain progress line is printed when not on a terminal.
-const LINE_EVERY: Duration = Duration::from_secs(5);
 
 /// The mutation that queues `kind`.
 fn mutation(kind: ReportKindArg) -> &'static str {
@@ -170,21 +168,7 @@ pub async fn run(
 
 /// Polls the job until it ends, showing its progress on stderr.
 async fn follow(services: &Services, actor: &Principal, id: i64) -> anyhow::Result<ReportJob> {
-    let terminal = std::io::stderr().is_terminal();
-    let bar = terminal.then(|| {
-        let bar = ProgressBar::new(1000);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} report {prefix}: [{bar:40}] {percent:>3}% {msg} ({elapsed})",
-            )
-            .expect("a valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(id.to_string());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
-    let mut last_line: Option<Instant> = None;
+    let mut progress = Progress::new(format!("report {id}"), 1000);
     loop {
         let job = services
             .reports
@@ -192,30 +176,13 @@ async fn follow(services: &Services, actor: &Principal, id: i64) -> anyhow::Resu
             .await?
             .with_context(|| format!("report job {id} disappeared"))?;
         let rows = job.row_count.unwrap_or(0);
-        let progress = job.progress.unwrap_or(0.0);
-        match &bar {
-            Some(bar) => {
-                bar.set_position((progress * 1000.0) as u64);
-                bar.set_message(format!("{} · {rows} rows", job.status.as_str()));
-            }
-            None if job.status.is_finished()
-                || last_line.is_none_or(|at| at.elapsed() >= LINE_EVERY) =>
-            {
-                eprintln!(
-                    "report {id}: {} {:.0}% {rows} rows",
-                    job.status.as_str(),
-                    progress * 100.0
-                );
-                last_line = Some(Instant::now());
-            }
-            None => {}
-        }
+        let done = (job.progress.unwrap_or(0.0) * 1000.0) as u64;
+        let message = || format!("{} · {rows} rows", job.status.as_str());
         if job.status.is_finished() {
-            if let Some(bar) = bar {
-                bar.finish();
-            }
+            progress.finish(done, &message());
             return Ok(job);
         }
+        progress.set(done, message);
         tokio::time::sleep(POLL).await;
     }
 }

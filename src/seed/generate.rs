@@ -26,6 +26,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait};
 
 use super::demo::{DATASET_ROLES, FIRST_NAMES, LAST_NAMES, pick_weighted};
 use crate::db::Db;
+use crate::progress::Progress;
 use crate::service::directory::state::{encode_datasets, encode_roles};
 use crate::service::directory::{ChangeType, UserState, UserStatus};
 use crate::service::history::OPEN;
@@ -86,8 +87,8 @@ const DORMANT_AFTER: i64 = 14 * MICROS_PER_DAY;
 const MAX_PARAMS: usize = 30_000;
 /// Rows per transaction.
 const ROWS_PER_TRANSACTION: usize = 20_000;
-/// Above this many history rows, progress goes to stderr.
-const PROGRESS_EVERY: u64 = 100_000;
+/// From this many history rows on, progress shows on stderr.
+const PROGRESS_ABOVE: u64 = 100_000;
 
 /// Generates history into an empty, migrated database; returns a summary line.
 pub async fn generate(db: &Db, spec: &GenerateSpec, now: DateTime<Utc>) -> anyhow::Result<String> {
@@ -109,19 +110,20 @@ pub async fn generate(db: &Db, spec: &GenerateSpec, now: DateTime<Utc>) -> anyho
         .enumerate()
         .map(|(i, plan)| Reverse((plan.created, i as u32)))
         .collect();
-    let progress = spec.changes >= PROGRESS_EVERY;
+    let mut progress =
+        (spec.changes >= PROGRESS_ABOVE).then(|| Progress::new("seed", spec.changes));
     while let Some(Reverse((at, index))) = heap.pop() {
         if let Some(next) = generator.step(index as usize, at, &mut out).await? {
             heap.push(Reverse((next, index)));
         }
-        if progress && generator.next_change_id % PROGRESS_EVERY as i64 == 1 {
-            eprintln!(
-                "seed: {} / {} history rows, {:.1}s",
-                generator.next_change_id - 1,
-                spec.changes,
-                started.elapsed().as_secs_f64()
-            );
+        let done = (generator.next_change_id - 1) as u64;
+        if let Some(progress) = progress.as_mut().filter(|_| done.is_multiple_of(1000)) {
+            progress.set(done, || format!("{done} / {} history rows", spec.changes));
         }
+    }
+    if let Some(progress) = progress {
+        let done = (generator.next_change_id - 1) as u64;
+        progress.finish(done, &format!("{done} history rows"));
     }
     ensure!(
         (generator.next_change_id - 1) as u64 == spec.changes,
