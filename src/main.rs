@@ -1,5 +1,10 @@
 //! The `headcount` command: serve, migrate, token, schema, seed, report.
 
+// The schema's merged roots nest deep enough that computing the layout of
+// their resolver futures overflows rustc's default query depth (128) in
+// optimised builds.
+#![recursion_limit = "256"]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
