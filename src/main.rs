@@ -128,10 +128,7 @@ async fn run() -> Result<()> {
 /// replica's does), then the file is copied out of the report store.
 async fn report(database_url: &str, args: ReportCommandArgs) -> Result<()> {
     let services = services(connect(database_url).await?).await?;
-    let store = match &args.report_store {
-        Some(location) => ReportStore::at(location, &[])?,
-        None => ReportStore::local(&args.data_dir.join("reports"))?,
-    };
+    let store = report_store(args.report_store.as_deref(), &args.data_dir)?;
     let limits = Limits {
         complexity_limit: usize::MAX,
         ..Limits::default()
@@ -148,6 +145,15 @@ async fn report(database_url: &str, args: ReportCommandArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The report store `--report-store` names, else `DATA_DIR/reports`: the
+/// same for `serve` and `report`, so both find each other's files.
+fn report_store(location: Option<&str>, data_dir: &Path) -> Result<ReportStore> {
+    match location {
+        Some(location) => ReportStore::at(location, &[]),
+        None => ReportStore::local(&data_dir.join("reports")),
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -240,10 +246,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|| format!("http://{}", args.listen)),
         },
     );
-    let report_store = match &reports.report_store {
-        Some(location) => ReportStore::at(location, &[])?,
-        None => ReportStore::local(&args.data_dir.join("reports"))?,
-    };
+    let report_store = report_store(reports.report_store.as_deref(), &args.data_dir)?;
     if let Some((_, secret)) = services.api_tokens.bootstrap().await? {
         announce_bootstrap_token(&secret, &args.data_dir, &args.listen.to_string())?;
     }
