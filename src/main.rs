@@ -129,12 +129,8 @@ async fn run() -> Result<()> {
 async fn report(database_url: &str, args: ReportCommandArgs) -> Result<()> {
     let services = services(connect(database_url).await?).await?;
     let store = report_store(args.report_store.as_deref(), &args.data_dir)?;
-    let limits = Limits {
-        complexity_limit: usize::MAX,
-        ..Limits::default()
-    };
-    let schema = headcount::graphql::build_schema(services.clone(), &limits);
-    let _workers = headcount::jobs::start(services.clone(), schema.clone(), store.clone(), 1);
+    let schema = headcount::graphql::build_schema(services.clone(), &Limits::default());
+    let _workers = headcount::jobs::start(services.clone(), store.clone(), 1);
     let job = headcount::jobs::cli::run(&services, &schema, &store, &args).await?;
     if args.output != Path::new("-") {
         eprintln!(

@@ -582,10 +582,8 @@ async fn a_job_whose_worker_died_runs_again_exactly_once(t: TestServer) {
     // Its lease runs out; a live worker takes the job over and finishes it.
     t.clock()
         .advance(reports.settings().lease + chrono::Duration::seconds(1));
-    let limits = default_config().limits;
     let _workers = headcount::jobs::start(
         t.services().clone(),
-        headcount::graphql::build_schema(t.services().clone(), &limits),
         headcount::jobs::ReportStore::memory(),
         1,
     );
@@ -619,12 +617,7 @@ async fn files_land_whole_in_the_data_directory(t: TestServer) {
         json!({ "format": "NDJSON" }),
     )
     .await;
-    let _workers = headcount::jobs::start(
-        t.services().clone(),
-        headcount::graphql::build_schema(t.services().clone(), &default_config().limits),
-        store,
-        1,
-    );
+    let _workers = headcount::jobs::start(t.services().clone(), store, 1);
     let job = finished(&t, &admin, queued["id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "SUCCESS", "{job}");
     let files: Vec<std::path::PathBuf> = walk(&dir);

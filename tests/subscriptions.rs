@@ -559,10 +559,8 @@ async fn report_job_updates_until_success_then_completes(t: TestServer) {
         "{first}"
     );
     // A worker starts only now, so every state is seen.
-    let limits = default_config().limits;
     let _workers = headcount::jobs::start(
         t.services().clone(),
-        headcount::graphql::build_schema(t.services().clone(), &limits),
         headcount::jobs::ReportStore::memory(),
         1,
     );

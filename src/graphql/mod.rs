@@ -15,6 +15,7 @@ mod loaders;
 mod node;
 mod product_events;
 mod realms;
+pub mod report_rows;
 mod reports;
 mod requests;
 mod scalars;

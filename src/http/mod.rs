@@ -118,15 +118,8 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         .report_store
         .clone()
         .unwrap_or_else(ReportStore::memory);
-    // Reports read pages larger than a client may ask for: no complexity
-    // limit for the workers' own queries.
-    let worker_limits = Limits {
-        complexity_limit: usize::MAX,
-        ..config.limits.clone()
-    };
     let workers = jobs::start(
         services.clone(),
-        build_schema(services.clone(), &worker_limits),
         report_store.clone(),
         config.report_workers,
     );

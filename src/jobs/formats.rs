@@ -6,7 +6,9 @@
 //! - JSON: one array of the query's nodes, as the query returns them.
 //! - NDJSON: one node per line.
 
-use serde_json::{Map, Value};
+use std::fmt::Write as _;
+
+use serde_json::Value;
 
 use crate::service::reports::ReportFormat;
 
@@ -14,22 +16,37 @@ use crate::service::reports::ReportFormat;
 /// each batch ([`Writer::take`]).
 pub struct Writer {
     format: ReportFormat,
-    columns: Vec<&'static str>,
+    columns: &'static [&'static str],
+    /// `"column":` for each column, written once.
+    keys: Vec<Vec<u8>>,
     rows: u64,
     /// JSON and NDJSON output.
     buf: Vec<u8>,
     /// CSV output (its own buffer inside).
     csv: csv::Writer<Vec<u8>>,
+    /// One CSV cell's text, reused.
+    cell: String,
 }
 
 impl Writer {
-    pub fn new(format: ReportFormat, columns: Vec<&'static str>) -> Self {
+    pub fn new(format: ReportFormat, columns: &'static [&'static str]) -> Self {
+        let keys = columns
+            .iter()
+            .map(|column| {
+                // A string always serializes.
+                let mut key = serde_json::to_vec(column).expect("a key serializes");
+                key.push(b':');
+                key
+            })
+            .collect();
         Self {
             format,
             columns,
+            keys,
             rows: 0,
             buf: Vec::new(),
             csv: csv_writer(),
+            cell: String::new(),
         }
     }
 
@@ -37,32 +54,44 @@ impl Writer {
     pub fn begin(&mut self) {
         match self.format {
             ReportFormat::Csv => {
-                let header = self.columns.clone();
-                self.csv_record(header.iter());
+                // Writing into memory cannot fail.
+                self.csv
+                    .write_record(self.columns)
+                    .expect("a CSV record writes to memory");
             }
             ReportFormat::Json => self.buf.push(b'['),
             ReportFormat::Ndjson => {}
         }
     }
 
-    pub fn row(&mut self, node: &Map<String, Value>) {
+    /// One row: its values in column order.
+    pub fn row(&mut self, values: &[Value]) {
         match self.format {
             ReportFormat::Csv => {
-                let cells: Vec<String> = self
-                    .columns
-                    .iter()
-                    .map(|column| csv_cell(node.get(*column).unwrap_or(&Value::Null)))
-                    .collect();
-                self.csv_record(cells.iter());
+                for value in values {
+                    self.cell.clear();
+                    csv_cell(&mut self.cell, value);
+                    // A number stays a number (-3 is data, not a formula).
+                    let text = !matches!(value, Value::Number(_) | Value::Bool(_));
+                    if text && self.cell.starts_with(FORMULA_LEADS) {
+                        self.cell.insert(0, '\'');
+                    }
+                    self.csv
+                        .write_field(&self.cell)
+                        .expect("a CSV field writes to memory");
+                }
+                self.csv
+                    .write_record(None::<&[u8]>)
+                    .expect("a CSV record writes to memory");
             }
             ReportFormat::Json => {
                 if self.rows > 0 {
                     self.buf.push(b',');
                 }
-                write_json(&mut self.buf, &self.columns, node);
+                self.json_object(values);
             }
             ReportFormat::Ndjson => {
-                write_json(&mut self.buf, &self.columns, node);
+                self.json_object(values);
                 self.buf.push(b'\n');
             }
         }
@@ -87,15 +116,18 @@ impl Writer {
         }
     }
 
-    fn csv_record<I, T>(&mut self, cells: I)
-    where
-        I: IntoIterator<Item = T>,
-        T: AsRef<[u8]>,
-    {
-        // Writing into memory cannot fail.
-        self.csv
-            .write_record(cells)
-            .expect("a CSV record writes to memory");
+    /// The row as a JSON object, its keys in the query's selection order.
+    fn json_object(&mut self, values: &[Value]) {
+        self.buf.push(b'{');
+        for (i, (key, value)) in self.keys.iter().zip(values).enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(key);
+            // JSON values always serialize.
+            serde_json::to_writer(&mut self.buf, value).expect("a JSON value serializes");
+        }
+        self.buf.push(b'}');
     }
 }
 
@@ -106,41 +138,39 @@ fn csv_writer() -> csv::Writer<Vec<u8>> {
         .from_writer(Vec::new())
 }
 
-/// The node as a JSON object, its keys in the query's selection order.
-fn write_json(out: &mut Vec<u8>, columns: &[&'static str], node: &Map<String, Value>) {
-    out.push(b'{');
-    for (i, column) in columns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        // Strings and JSON values always serialize.
-        serde_json::to_writer(&mut *out, column).expect("a key serializes");
-        out.push(b':');
-        serde_json::to_writer(&mut *out, node.get(*column).unwrap_or(&Value::Null))
-            .expect("a JSON value serializes");
-    }
-    out.push(b'}');
-}
+/// What a spreadsheet reads as the start of a formula (OWASP): such a cell
+/// gets a leading `'`.
+const FORMULA_LEADS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-/// One value as CSV text.
-fn csv_cell(value: &Value) -> String {
+/// One value as CSV text, appended to `out`.
+fn csv_cell(out: &mut String, value: &Value) {
     match value {
-        Value::Null => String::new(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => neutralise(s),
-        Value::Array(items) => {
-            neutralise(&items.iter().map(list_item).collect::<Vec<_>>().join(";"))
+        Value::Null => {}
+        Value::Bool(b) => {
+            let _ = write!(out, "{b}");
         }
-        Value::Object(_) => neutralise(&value.to_string()),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(';');
+                }
+                list_item(out, item);
+            }
+        }
+        Value::Object(_) => {
+            let _ = write!(out, "{value}");
+        }
     }
 }
 
 /// A list item: text as is, a dataset role as `datasetName:role`, an audit
 /// event's resource as `type:name`.
-fn list_item(item: &Value) -> String {
+fn list_item(out: &mut String, item: &Value) {
     match item {
-        Value::String(s) => s.clone(),
         Value::Object(o) => match (
             o.get("datasetName"),
             o.get("role"),
@@ -148,23 +178,16 @@ fn list_item(item: &Value) -> String {
             o.get("name"),
         ) {
             (Some(Value::String(name)), Some(Value::String(role)), _, _) => {
-                format!("{name}:{role}")
+                let _ = write!(out, "{name}:{role}");
             }
             (_, _, Some(Value::String(kind)), Some(Value::String(name))) => {
-                format!("{kind}:{name}")
+                let _ = write!(out, "{kind}:{name}");
             }
-            _ => item.to_string(),
+            _ => {
+                let _ = write!(out, "{item}");
+            }
         },
-        other => csv_cell(other),
-    }
-}
-
-/// Text a spreadsheet would read as a formula gets a leading `'`.
-fn neutralise(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
+        other => csv_cell(out, other),
     }
 }
 
@@ -174,12 +197,15 @@ mod tests {
 
     use super::*;
 
+    const COLUMNS: &[&str] = &["id", "roles", "datasets", "note"];
+
     fn render(format: ReportFormat, nodes: &[Value]) -> String {
-        let mut writer = Writer::new(format, vec!["id", "roles", "datasets", "note"]);
+        let mut writer = Writer::new(format, COLUMNS);
         writer.begin();
         let mut out = writer.take();
         for node in nodes {
-            writer.row(node.as_object().unwrap());
+            let values: Vec<Value> = COLUMNS.iter().map(|c| node[*c].clone()).collect();
+            writer.row(&values);
             out.extend(writer.take());
         }
         writer.finish();
@@ -228,8 +254,25 @@ mod tests {
     #[test]
     fn every_formula_lead_is_neutralised() {
         for lead in ["=", "+", "-", "@", "\t", "\r"] {
-            assert_eq!(neutralise(&format!("{lead}x")), format!("'{lead}x"));
+            let node = json!({"id": 1, "roles": [format!("{lead}x")], "datasets": [], "note": format!("{lead}y")});
+            let text = render(ReportFormat::Csv, &[node]);
+            let row = text.lines().nth(1).unwrap_or_default().to_owned();
+            assert!(row.contains(&format!("'{lead}x")), "{lead:?}: {text:?}");
+            assert!(row.contains(&format!("'{lead}y")), "{lead:?}: {text:?}");
         }
-        assert_eq!(neutralise("plain"), "plain");
+        let plain = render(
+            ReportFormat::Csv,
+            &[json!({"id": 1, "roles": [], "datasets": [], "note": "plain"})],
+        );
+        assert!(plain.ends_with("1,,,plain\r\n"), "{plain:?}");
+    }
+
+    #[test]
+    fn a_negative_number_stays_a_number() {
+        let text = render(
+            ReportFormat::Csv,
+            &[json!({"id": -1, "roles": [], "datasets": [], "note": "-1"})],
+        );
+        assert!(text.ends_with("-1,,,'-1\r\n"), "{text:?}");
     }
 }

@@ -1,29 +1,29 @@
 //! The report worker pool: each worker claims a job (with a lease it renews
-//! after every batch), pages through the job's query as its requester,
-//! writes the rows in the job's format to storage, and marks the job done.
+//! about once a second), reads the job's rows in batches as its requester
+//! (`graphql::report_rows`: the service behind the job's query, each row as
+//! the query's node), writes them in the job's format to storage, and marks
+//! the job done.
 //! A sweep deletes files past their expiry.
 
 pub mod cli;
 mod formats;
-mod sources;
 mod storage;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_graphql::{Request, Variables};
-use serde_json::{Value, json};
+use serde_json::Value;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use sources::Source;
 pub use storage::ReportStore;
 
-use crate::graphql::{self, AppSchema};
-use crate::service::Services;
-use crate::service::reports::Claimed;
+use crate::graphql::report_rows::{self, Batch, Rows};
+use crate::service::reports::{Claimed, ReportKind};
+use crate::service::{Principal, Services};
 use formats::Writer;
 
-/// Rows asked for per page of a report's query.
-const BATCH: i64 = 500;
+/// Rows read per batch (the largest page the services serve).
+const BATCH: i32 = crate::service::page::MAX_PAGE_SIZE;
 /// How often an idle worker looks for jobs queued by other replicas, or
 /// whose worker's lease ran out.
 const POLL: Duration = Duration::from_secs(1);
@@ -47,19 +47,12 @@ impl Drop for Workers {
 #[derive(Clone)]
 struct Runner {
     services: Services,
-    /// Executes the reports' queries: the server's schema without its
-    /// complexity limit (a page of a report is larger than a client's).
-    schema: AppSchema,
     store: ReportStore,
 }
 
 /// Starts `count` workers and the expiry sweep on the current runtime.
-pub fn start(services: Services, schema: AppSchema, store: ReportStore, count: usize) -> Workers {
-    let runner = Runner {
-        services,
-        schema,
-        store,
-    };
+pub fn start(services: Services, store: ReportStore, count: usize) -> Workers {
+    let runner = Runner { services, store };
     let prefix = format!("{:08x}", rand::random::<u32>());
     let mut tasks: Vec<JoinHandle<()>> = (0..count)
         .map(|n| tokio::spawn(work(runner.clone(), format!("{prefix}-{n}"))))
@@ -156,43 +149,49 @@ impl Runner {
     }
 
     /// Writes the job's file at `key`; the error is the message its
-    /// requester reads.
+    /// requester reads. A reader task fetches the next batch while this one
+    /// is formatted and uploaded; at most two batches wait between them.
     async fn produce(&self, claim: &Claimed, key: &str) -> Result<Produced, String> {
         let job = &claim.job;
-        let source = Source::of(job.kind);
-        let document = source.document();
-        let mut writer = Writer::new(job.format, source.columns().collect());
+        let mut writer = Writer::new(job.format, report_rows::columns(job.kind));
         let mut upload = self.store.create(key);
+        let (batches, mut received) = mpsc::channel(2);
+        tokio::spawn(read_rows(
+            self.services.clone(),
+            job.kind,
+            job.requester.clone(),
+            job.params.clone(),
+            batches,
+        ));
         let storage_failed =
             |err: std::io::Error| format!("could not write the report file: {err}");
+        let renew_every = renewal_interval(self.services.reports.settings().lease);
+        // Progress shows after the first batch, then about once a second.
+        let mut renewed: Option<Instant> = None;
         writer.begin();
-        let mut after: Option<String> = None;
         let mut rows: i64 = 0;
         let mut total: Option<i64> = None;
-        loop {
-            let page = match self
-                .page(claim, &document, after.as_deref(), total.is_none())
-                .await
-            {
-                Ok(page) => page,
+        while let Some(batch) = received.recv().await {
+            let batch = match batch {
+                Ok(batch) => batch,
                 Err(message) => {
                     upload.abort().await;
                     return Err(message);
                 }
             };
-            if total.is_none() {
-                total = page["totalCount"].as_i64();
+            total = total.or(batch.total);
+            for row in &batch.rows {
+                writer.row(row);
             }
-            for edge in page["edges"].as_array().into_iter().flatten() {
-                if let Some(node) = edge["node"].as_object() {
-                    writer.row(node);
-                    rows += 1;
-                }
-            }
+            rows += batch.rows.len() as i64;
             if let Err(err) = upload.write(&writer.take()).await {
                 upload.abort().await;
                 return Err(storage_failed(err));
             }
+            if renewed.is_some_and(|at| at.elapsed() < renew_every) {
+                continue;
+            }
+            renewed = Some(Instant::now());
             let progress = match total {
                 Some(total) if total > 0 => (rows as f64 / total as f64).min(1.0),
                 _ => 1.0,
@@ -208,11 +207,6 @@ impl Runner {
                     return Err(format!("could not record the report's progress: {err}"));
                 }
             }
-            let info = &page["pageInfo"];
-            if info["hasNextPage"] != Value::Bool(true) {
-                break;
-            }
-            after = info["endCursor"].as_str().map(str::to_owned);
         }
         writer.finish();
         if let Err(err) = upload.write(&writer.take()).await {
@@ -222,32 +216,49 @@ impl Runner {
         let bytes = upload.finish().await.map_err(storage_failed)?;
         Ok(Produced::File(rows, bytes))
     }
+}
 
-    /// One page of the job's query, run as its requester.
-    async fn page(
-        &self,
-        claim: &Claimed,
-        document: &str,
-        after: Option<&str>,
-        count: bool,
-    ) -> Result<Value, String> {
-        let job = &claim.job;
-        let mut variables = job.params.clone();
-        if let Some(map) = variables.as_object_mut() {
-            map.insert("first".to_owned(), json!(BATCH));
-            map.insert("after".to_owned(), json!(after));
-            map.insert("count".to_owned(), json!(count));
+/// How often a running job renews its lease and records its progress: often
+/// enough that a lease never runs out under a live worker, and that progress
+/// moves about once a second, without a write per batch.
+fn renewal_interval(lease: chrono::Duration) -> Duration {
+    let quarter = lease.to_std().unwrap_or(Duration::ZERO) / 4;
+    quarter.min(Duration::from_secs(1))
+}
+
+/// Reads the report's rows batch by batch into `batches`, the first batch
+/// with the row count; stops after the last batch, on the first error (sent
+/// on), or when the writer stops listening.
+async fn read_rows(
+    services: Services,
+    kind: ReportKind,
+    requester: Principal,
+    params: Value,
+    batches: mpsc::Sender<Result<Rows, String>>,
+) {
+    let mut after: Option<String> = None;
+    let mut first = true;
+    loop {
+        let batch = report_rows::read(
+            kind,
+            Batch {
+                after: after.take(),
+                size: BATCH,
+                count: first,
+                services: &services,
+                requester: &requester,
+                params: &params,
+            },
+        )
+        .await;
+        first = false;
+        let next = match &batch {
+            Ok(rows) => rows.next.clone(),
+            Err(_) => None,
+        };
+        if batches.send(batch).await.is_err() || next.is_none() {
+            return;
         }
-        let request = Request::new(document).variables(Variables::from_json(variables));
-        let request = graphql::prepare(request, &self.services, job.requester.clone());
-        let response = self.schema.execute(request).await;
-        if let Some(error) = response.errors.first() {
-            return Err(format!("the report's query failed: {}", error.message));
-        }
-        let mut data = response
-            .data
-            .into_json()
-            .map_err(|err| format!("the report's query answered no JSON: {err}"))?;
-        Ok(data["page"].take())
+        after = next;
     }
 }
