@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod api_request;
+pub mod api_request_hour;
 pub mod api_token;
 pub mod audit_event;
 pub mod dataset;

@@ -24,11 +24,16 @@ mod m20261203_400001_create_report_jobs;
 mod m20261203_610001_create_activity;
 mod m20261203_610002_create_activity_rollups;
 mod m20261203_700001_create_product_events;
+mod m20261204_200001_create_api_request_hours;
 
 /// The statement that rolls existing history up into `user_count_quarters`.
 pub use m20261203_300001_create_user_count_quarters::backfill as backfill_user_count_quarters;
 /// The statements that roll `activity` up for `activeUsers`, into empty tables.
 pub use m20261203_610002_create_activity_rollups::rebuild as rebuild_activity_rollups;
+/// `apiRequestStats`' dimensions and each one's key as SQL over `api_requests`.
+pub use m20261204_200001_create_api_request_hours::DIMENSIONS as API_REQUEST_DIMENSIONS;
+/// The statements that roll `api_requests` up into an empty `api_request_hours`.
+pub use m20261204_200001_create_api_request_hours::rebuild as rebuild_api_request_hours;
 
 pub struct Migrator;
 
@@ -57,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_610001_create_activity::Migration),
             Box::new(m20261203_610002_create_activity_rollups::Migration),
             Box::new(m20261203_700001_create_product_events::Migration),
+            Box::new(m20261204_200001_create_api_request_hours::Migration),
         ]
     }
 }

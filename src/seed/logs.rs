@@ -24,6 +24,7 @@ use serde_json::json;
 use super::demo::pick_weighted;
 use super::generate::standard_normal;
 use crate::db::Db;
+use crate::service::requests::rebuild_rollup;
 use crate::time::to_micros;
 
 /// What to generate.
@@ -407,5 +408,8 @@ async fn requests(
         })
         .await?;
     }
-    rows.flush().await
+    rows.flush().await?;
+    // The rows bypassed the request log's writer: roll them all up anew.
+    let rollup = db.write(|tx| async move { rebuild_rollup(&*tx).await });
+    Ok(rollup.await?)
 }

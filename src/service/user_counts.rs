@@ -102,7 +102,10 @@ pub async fn apply<C: ConnectionTrait>(
                 user_count_day::Column::Day,
                 user_count_day::Column::CountKey,
             ])
-            .value(user_count_day::Column::Delta, added(db, "user_count_days"))
+            .value(
+                user_count_day::Column::Delta,
+                added(db, "user_count_days", "delta"),
+            )
             .to_owned(),
         )
         .exec(db)
@@ -130,7 +133,7 @@ pub async fn apply<C: ConnectionTrait>(
             ])
             .value(
                 user_count_quarter::Column::Delta,
-                added(db, "user_count_quarters"),
+                added(db, "user_count_quarters", "delta"),
             )
             .to_owned(),
         )
@@ -139,12 +142,14 @@ pub async fn apply<C: ConnectionTrait>(
     Ok(())
 }
 
-/// "Add to the existing row" in an upsert: the one expression that differs
-/// per backend.
-fn added<C: ConnectionTrait>(db: &C, table: &str) -> SimpleExpr {
+/// "Add to the existing row" in an upsert of `table`'s `column`: the one
+/// expression that differs per backend.
+pub(crate) fn added<C: ConnectionTrait>(db: &C, table: &str, column: &str) -> SimpleExpr {
     match db.get_database_backend() {
-        DbBackend::MySql => Expr::cust("`delta` + VALUES(`delta`)"),
-        _ => Expr::cust(format!("\"{table}\".\"delta\" + \"excluded\".\"delta\"")),
+        DbBackend::MySql => Expr::cust(format!("`{column}` + VALUES(`{column}`)")),
+        _ => Expr::cust(format!(
+            "\"{table}\".\"{column}\" + \"excluded\".\"{column}\""
+        )),
     }
 }
 

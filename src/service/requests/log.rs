@@ -11,9 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::api_request;
 use metrics::SharedString;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::ActiveValue::NotSet;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::{mpsc, oneshot};
 
+use super::rollup::{Counted, Deltas};
 use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::service::Result;
@@ -203,33 +205,23 @@ impl RequestLog {
 
     /// Deletes records older than the retention period, [`PRUNE_BATCH`] at
     /// a time; returns how many.
+    ///
+    /// Each batch is one transaction that locks its rows, deletes them and
+    /// subtracts them from the hourly rollup: two replicas pruning at once
+    /// never subtract a row twice, and the rollup never counts a deleted one.
     pub async fn prune(&self) -> Result<u64> {
         let Some(running) = self.running.get() else {
             return Ok(0);
         };
         let keep = chrono::Duration::days(running.config.retention_days.into());
         let cutoff = to_micros(self.clock.now() - keep);
-        let db = self.db.conn();
         let mut deleted = 0;
         loop {
-            let ids: Vec<i64> = api_request::Entity::find()
-                .select_only()
-                .column(api_request::Column::Id)
-                .filter(api_request::Column::OccurredAt.lt(cutoff))
-                .order_by_asc(api_request::Column::Id)
-                .limit(PRUNE_BATCH)
-                .into_tuple()
-                .all(db)
+            let n = self
+                .db
+                .write(|tx| async move { prune_batch(&*tx, cutoff).await })
                 .await?;
-            if ids.is_empty() {
-                return Ok(deleted);
-            }
-            let n = ids.len() as u64;
-            deleted += api_request::Entity::delete_many()
-                .filter(api_request::Column::Id.is_in(ids))
-                .exec(db)
-                .await?
-                .rows_affected;
+            deleted += n;
             if n < PRUNE_BATCH {
                 return Ok(deleted);
             }
@@ -239,14 +231,52 @@ impl RequestLog {
     }
 }
 
+/// Deletes up to [`PRUNE_BATCH`] of the oldest records from before `cutoff`
+/// and takes them off the rollup, in `db`'s transaction.
+async fn prune_batch<C: ConnectionTrait>(db: &C, cutoff: i64) -> Result<u64> {
+    let rows: Vec<api_request::Model> = api_request::Entity::find()
+        .filter(api_request::Column::OccurredAt.lt(cutoff))
+        .order_by_asc(api_request::Column::Id)
+        .limit(PRUNE_BATCH)
+        .lock_exclusive()
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut deltas = Deltas::default();
+    for row in &rows {
+        deltas.add(&counted(row), -1);
+    }
+    let deleted = api_request::Entity::delete_many()
+        .filter(api_request::Column::Id.is_in(rows.iter().map(|r| r.id)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    deltas.apply(db).await?;
+    Ok(deleted)
+}
+
+/// What a stored request counts for in the rollup.
+fn counted(m: &api_request::Model) -> Counted<'_> {
+    Counted {
+        occurred_at: m.occurred_at,
+        realm: m.realm.as_deref(),
+        success: m.success,
+        operation: &m.operation,
+        error_code: m.error_code.as_deref(),
+        token_name: m.token_name.as_deref(),
+    }
+}
+
 /// The writer: takes what has queued up (at most [`BATCH`]), records its
-/// metrics, inserts it in one statement, answers the flushes among it, and
-/// waits for more.
+/// metrics, inserts it and adds it to the hourly rollup in one transaction,
+/// answers the flushes among it, and waits for more.
 async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<OperationLabels>) {
     let mut entries = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut entries, BATCH).await > 0 {
         let mut flushes = Vec::new();
-        let rows: Vec<api_request::ActiveModel> = entries
+        let rows: Vec<api_request::Model> = entries
             .drain(..)
             .filter_map(|entry| match entry {
                 Entry::Request(record) => {
@@ -263,8 +293,24 @@ async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<Oper
             .set((receiver.max_capacity() - receiver.capacity()) as f64);
         if !rows.is_empty() {
             let n = rows.len() as u64;
-            match api_request::Entity::insert_many(rows).exec(db.conn()).await {
-                Ok(_) => metrics::counter!("headcount_request_log_written_total").increment(n),
+            let mut deltas = Deltas::default();
+            for row in &rows {
+                deltas.add(&counted(row), 1);
+            }
+            let (rows, deltas) = (&rows, &deltas);
+            let written = db
+                .write(|tx| async move {
+                    let inserts = rows.iter().map(|m| {
+                        let mut row = api_request::ActiveModel::from(m.clone());
+                        row.id = NotSet;
+                        row
+                    });
+                    api_request::Entity::insert_many(inserts).exec(&*tx).await?;
+                    deltas.apply(&*tx).await
+                })
+                .await;
+            match written {
+                Ok(()) => metrics::counter!("headcount_request_log_written_total").increment(n),
                 Err(err) => {
                     tracing::warn!(error = %err, rows = n, "could not write to the request log");
                     metrics::counter!("headcount_request_log_failed_total").increment(n);
@@ -277,17 +323,18 @@ async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<Oper
     }
 }
 
-fn row(record: RequestRecord) -> api_request::ActiveModel {
-    api_request::ActiveModel {
-        occurred_at: Set(to_micros(record.at)),
-        operation: Set(record.operation),
-        success: Set(record.error_code.is_none()),
-        error_code: Set(record.error_code),
-        duration_micros: Set(i64::try_from(record.duration.as_micros()).unwrap_or(i64::MAX)),
-        token_id: Set(record.token_id),
-        token_name: Set(record.token_name),
-        realm: Set(record.realm),
-        ip_address: Set(record.ip_address),
-        ..Default::default()
+/// The row a record is stored as (its id is the database's).
+fn row(record: RequestRecord) -> api_request::Model {
+    api_request::Model {
+        id: 0,
+        occurred_at: to_micros(record.at),
+        operation: record.operation,
+        success: record.error_code.is_none(),
+        error_code: record.error_code,
+        duration_micros: i64::try_from(record.duration.as_micros()).unwrap_or(i64::MAX),
+        token_id: record.token_id,
+        token_name: record.token_name,
+        realm: record.realm,
+        ip_address: record.ip_address,
     }
 }

@@ -1,11 +1,13 @@
 //! The API request log: every request this gateway served, written off the
 //! request path ([`log`]), listed by keyset ([`ApiRequests::list`]) and
-//! counted per outcome, operation, error code or token ([`stats`]).
+//! counted per outcome, operation, error code or token ([`stats`]) from an
+//! hourly rollup kept exact with every write and prune ([`rollup`]).
 //!
 //! Reading it needs AUDIT_READ. A token bound to realms sees the requests
 //! made with tokens of its realms only; a token bound to none sees them all.
 
 mod log;
+mod rollup;
 pub mod stats;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +15,7 @@ use entity::api_request;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 pub use log::{PRUNE_BATCH, RequestLog, RequestLogConfig, RequestRecord};
+pub use rollup::rebuild as rebuild_rollup;
 pub use stats::{Group, Stat};
 
 use super::filter::check_list;
