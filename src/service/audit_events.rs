@@ -143,7 +143,7 @@ impl AuditEvents {
         }
         let page = page::paginate(
             self.db.conn(),
-            audit_event::Entity::find().filter(condition.clone()),
+            condition.clone(),
             &keyset(),
             args,
             &page::Models,

@@ -18,8 +18,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{ColumnType, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement, TryGetableMany, Value,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    TryGetableMany, Value,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -341,10 +342,18 @@ where
     }
 }
 
-/// Fetches one page of `base` in `keyset` order, its rows read by `rows`.
+/// Fetches one page of the rows matching `condition` in `keyset` order,
+/// their columns read by `rows`.
+///
+/// The cursor's bounds come first in the WHERE clause, before `condition`:
+/// given two bounds on one index column (a range's end and a cursor), SQLite
+/// scans from the first it sees, so a page deep into a long range started at
+/// the range's end and stepped over every row before the cursor (89 ms
+/// instead of 0.5 ms at depth 900k). PostgreSQL and MySQL take the tighter
+/// bound whatever the order.
 pub async fn paginate<E, C, F>(
     db: &C,
-    base: Select<E>,
+    condition: Condition,
     keyset: &Keyset<E>,
     args: &PageArgs,
     rows: &F,
@@ -368,13 +377,14 @@ where
         (&plan.after, &plan.before)
     };
     let walk_asc = asc != plan.backward;
-    let mut query = base.clone();
+    let mut query = E::find();
     if let Some(key) = start {
         query = query.filter(beyond(cols, key, walk_asc, true));
     }
     if let Some(key) = end {
         query = query.filter(beyond(cols, key, !walk_asc, false));
     }
+    let mut query = query.filter(condition.clone());
     let walk = if walk_asc { Order::Asc } else { Order::Desc };
     for col in cols {
         query = query.order_by(*col, walk.clone());
@@ -397,7 +407,9 @@ where
     // A row at or before the start cursor (gone, e.g. deleted: probe with one
     // index seek), and a row at or after the end cursor.
     let far_side = |key: &Vec<KeyPart>, ascending: bool| {
-        let mut probe = base.clone().filter(beyond(cols, key, ascending, true));
+        let mut probe = E::find()
+            .filter(beyond(cols, key, ascending, true))
+            .filter(condition.clone());
         for col in cols {
             probe = probe.order_by(*col, if ascending { Order::Asc } else { Order::Desc });
         }

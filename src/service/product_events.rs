@@ -368,7 +368,7 @@ impl ProductEvents {
         }
         let page = page::paginate(
             self.db.conn(),
-            product_event::Entity::find().filter(condition.clone()),
+            condition.clone(),
             &keyset(),
             args,
             &page::Models,

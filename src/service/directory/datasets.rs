@@ -54,14 +54,14 @@ impl Directory {
     ) -> Result<(Page<Dataset>, DatasetQuery)> {
         let realms = self.realms.get(self.db.conn()).await?;
         let query = self.dataset_scope(actor, &realms, realm)?;
-        let keyset = Keyset {
+        let keyset: Keyset<dataset::Entity> = Keyset {
             name: "datasets",
             columns: vec![dataset::Column::Id],
             order: Order::Asc,
         };
         let page = page::paginate(
             self.db.conn(),
-            dataset::Entity::find().filter(query.condition.clone()),
+            query.condition.clone(),
             &keyset,
             args,
             &page::Models,

@@ -124,7 +124,7 @@ impl Directory {
                 vec![user::Column::CreatedAt, user::Column::Id],
             ),
         };
-        let keyset = Keyset {
+        let keyset: Keyset<user::Entity> = Keyset {
             name,
             columns,
             order: order.direction.clone(),
@@ -132,7 +132,7 @@ impl Directory {
         let field = order.field;
         let page = page::paginate(
             db,
-            user::Entity::find().filter(condition.clone()),
+            condition.clone(),
             &keyset,
             args,
             &page::Columns::new(PAGE_COLUMNS.to_vec()),

@@ -132,7 +132,7 @@ impl History {
         }
         let page = page::paginate(
             db,
-            user_change::Entity::find().filter(condition.clone()),
+            condition.clone(),
             &keyset(query.descending),
             args,
             &page::Models,

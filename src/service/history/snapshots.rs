@@ -76,19 +76,14 @@ impl History {
             };
             condition = condition.add(filter.condition(&target, &cx)?);
         }
-        let keyset = Keyset {
+        let keyset: Keyset<user_change::Entity> = Keyset {
             name: "snapshots",
             columns: vec![user_change::Column::UserId],
             order: Order::Asc,
         };
-        let page = page::paginate(
-            db,
-            user_change::Entity::find().filter(condition.clone()),
-            &keyset,
-            args,
-            &page::Models,
-            |m| vec![KeyPart::Int(m.user_id.into())],
-        )
+        let page = page::paginate(db, condition.clone(), &keyset, args, &page::Models, |m| {
+            vec![KeyPart::Int(m.user_id.into())]
+        })
         .await?;
         let rollup_realms = filter.is_none().then(|| realms.visible_ids(&actor.realms));
         let page = page.map(|m| UserSnapshot {

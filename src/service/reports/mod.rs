@@ -434,14 +434,14 @@ impl Reports {
             condition =
                 condition.add(report_job::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
         }
-        let keyset = Keyset {
+        let keyset: Keyset<report_job::Entity> = Keyset {
             name: "reports",
             columns: vec![report_job::Column::Id],
             order: Order::Desc,
         };
         let page = page::paginate(
             self.db.conn(),
-            report_job::Entity::find().filter(condition.clone()),
+            condition.clone(),
             &keyset,
             args,
             &page::Models,

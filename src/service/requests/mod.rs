@@ -128,7 +128,7 @@ impl ApiRequests {
         }
         let page = page::paginate(
             self.db.conn(),
-            api_request::Entity::find().filter(condition.clone()),
+            condition.clone(),
             &keyset(),
             args,
             &page::Models,

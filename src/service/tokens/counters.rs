@@ -285,7 +285,7 @@ impl Tokens {
             CounterOrderField::Status => ("token_counters:status", C::Status),
             CounterOrderField::Count => ("token_counters:count", C::Count),
         };
-        let keyset = Keyset {
+        let keyset: Keyset<token_counter::Entity> = Keyset {
             name,
             columns: vec![first, C::Id],
             order: order.direction,
@@ -293,7 +293,7 @@ impl Tokens {
         let field = order.field;
         let page = page::paginate(
             self.db.conn(),
-            token_counter::Entity::find().filter(condition.clone()),
+            condition.clone(),
             &keyset,
             args,
             &page::Models,

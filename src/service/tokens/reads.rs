@@ -74,14 +74,14 @@ impl Tokens {
         query: TokenMatch,
         args: &PageArgs,
     ) -> Result<(Page<Token>, TokenMatch)> {
-        let keyset = Keyset {
+        let keyset: Keyset<token::Entity> = Keyset {
             name: "tokens",
             columns: vec![token::Column::Id],
             order: Order::Asc,
         };
         let page = page::paginate(
             self.db.conn(),
-            token::Entity::find().filter(query.condition.clone()),
+            query.condition.clone(),
             &keyset,
             args,
             &page::Models,
