@@ -193,9 +193,15 @@ impl Db {
             .test_before_acquire_if_idle_for(Duration::from_secs(1))
             // Readers never wait for the single SQLite writer in WAL mode; a
             // writer waits (rather than fails) while another one commits.
+            //
+            // SQLite runs each connection on a worker thread that hands rows
+            // to the async side through a channel; at sqlx's default of 50
+            // rows, a page of 1000 (a report's batch) blocked the worker
+            // twenty times, each a thread switch. 1024 takes a page at once.
             .map_sqlx_sqlite_opts(|opts| {
                 opts.journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(15))
+                    .row_buffer_size(1024)
             })
             // PostgreSQL re-plans a prepared statement on every execution
             // while a custom plan looks cheaper than the generic one, which

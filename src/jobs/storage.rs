@@ -19,6 +19,12 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use tokio::io::AsyncWriteExt;
 
+/// Bytes per uploaded part: S3's smallest part size (except the last).
+const PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// Parts uploading at once; the next write waits for one to finish.
+const PARTS_IN_FLIGHT: usize = 2;
+
 /// The report files' store.
 #[derive(Clone, Debug)]
 pub struct ReportStore {
@@ -83,9 +89,14 @@ impl ReportStore {
         }
     }
 
+    /// Starts a file. At most [`PART_BYTES`] wait in the buffer and
+    /// [`PARTS_IN_FLIGHT`] parts upload at once, so a report holds at most
+    /// about 15 MB of its file in memory (object_store's defaults, 10 MB
+    /// parts with 8 in flight, let a fast report reach 90 MB).
     pub fn create(&self, key: &str) -> Upload {
         Upload {
-            writer: BufWriter::new(self.store.clone(), Path::from(key)),
+            writer: BufWriter::with_capacity(self.store.clone(), Path::from(key), PART_BYTES)
+                .with_max_concurrency(PARTS_IN_FLIGHT),
             written: 0,
         }
     }
