@@ -364,6 +364,25 @@ where
     C: ConnectionTrait + Sync,
     F: Rows<E>,
 {
+    paginate_from(db, E::find(), condition, keyset, args, rows, key_of).await
+}
+
+/// [`paginate`] from `from`: `E::find()` with something other than filters,
+/// such as an index hint for MySQL.
+pub async fn paginate_from<E, C, F>(
+    db: &C,
+    from: Select<E>,
+    condition: Condition,
+    keyset: &Keyset<E>,
+    args: &PageArgs,
+    rows: &F,
+    key_of: impl Fn(&F::Row) -> Vec<KeyPart>,
+) -> Result<Page<F::Row>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait + Sync,
+    F: Rows<E>,
+{
     let plan = plan(keyset.name, &keyset.columns, args)?;
     let asc = matches!(keyset.order, Order::Asc);
     let cols = &keyset.columns;
@@ -377,7 +396,7 @@ where
         (&plan.after, &plan.before)
     };
     let walk_asc = asc != plan.backward;
-    let mut query = E::find();
+    let mut query = from.clone();
     if let Some(key) = start {
         query = query.filter(beyond(cols, key, walk_asc, true));
     }
@@ -407,7 +426,8 @@ where
     // A row at or before the start cursor (gone, e.g. deleted: probe with one
     // index seek), and a row at or after the end cursor.
     let far_side = |key: &Vec<KeyPart>, ascending: bool| {
-        let mut probe = E::find()
+        let mut probe = from
+            .clone()
             .filter(beyond(cols, key, ascending, true))
             .filter(condition.clone());
         for col in cols {

@@ -196,9 +196,13 @@ async fn write_counters(
         .await?;
     // The realm's tally is locked: no one else writes its days meanwhile
     // (read with a lock all the same, for the latest rows; see `hold`).
+    // By status as well, the primary key's order: by realm and day alone,
+    // every day of the realm's history was read (and locked) per event.
     let day = day_of(to_micros(at));
+    let statuses = counts.iter().map(|(status, _)| status.as_str());
     let highest: BTreeMap<String, i64> = token_counter_day::Entity::find()
         .filter(token_counter_day::Column::Realm.eq(tally.realm.as_str()))
+        .filter(token_counter_day::Column::Status.is_in(statuses))
         .filter(token_counter_day::Column::Day.eq(day))
         .lock_exclusive()
         .all(tx)
