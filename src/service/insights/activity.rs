@@ -16,8 +16,7 @@ use sea_orm::{
 };
 
 use super::buckets::{self, DEFAULT_DAYS, Interval};
-use super::percentile::percentile_cont;
-use super::{Insights, active_rollup};
+use super::{Insights, active_rollup, latency_rollup};
 use crate::service::filter::check_list;
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::to_micros;
@@ -305,35 +304,22 @@ impl Insights {
         let (from, to) = check_range(range)?;
         let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
         let realm_ids = &realm_ids[..];
-        let (samples, emails) = self
+        let (latencies, emails) = self
             .db
             .read(|tx| async move {
-                let rows: Vec<(i32, Option<f64>)> = activity::Entity::find()
-                    .select_only()
-                    .columns([activity::Column::UserId, activity::Column::LatencyMs])
-                    .filter(sessions(realm_ids, &[], from, to))
-                    .into_tuple()
-                    .all(&*tx)
-                    .await?;
-                let mut samples: BTreeMap<i32, Vec<f64>> = BTreeMap::new();
-                for (user_id, latency) in rows {
-                    samples.entry(user_id).or_default().extend(latency);
-                }
-                let ids: Vec<i32> = samples.keys().copied().collect();
+                let latencies = latency_rollup::percentiles(&*tx, realm_ids, from, to).await?;
+                let ids: Vec<i32> = latencies.iter().map(|l| l.0).collect();
                 let emails = emails(&*tx, &ids).await?;
-                Ok((samples, emails))
+                Ok((latencies, emails))
             })
             .await?;
-        Ok(samples
+        Ok(latencies
             .into_iter()
-            .map(|(user_id, mut values)| {
-                values.sort_by(f64::total_cmp);
-                UserLatency {
-                    user_id,
-                    email: emails.get(&user_id).cloned().unwrap_or_default(),
-                    p50_ms: percentile_cont(&values, 0.5),
-                    p95_ms: percentile_cont(&values, 0.95),
-                }
+            .map(|(user_id, p50_ms, p95_ms)| UserLatency {
+                user_id,
+                email: emails.get(&user_id).cloned().unwrap_or_default(),
+                p50_ms,
+                p95_ms,
             })
             .collect())
     }
