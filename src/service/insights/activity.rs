@@ -12,7 +12,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{activity, user};
 use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Statement,
 };
 
 use super::buckets::{self, DEFAULT_DAYS, Interval};
@@ -140,17 +141,58 @@ struct AppRow {
 const ID_CHUNK: usize = 1_000;
 
 /// The emails of `ids` (deleted users' too: their activity stays theirs).
+///
+/// On SQLite and PostgreSQL as one aggregated string per chunk of ids,
+/// "id email" lines (emails hold no whitespace): a row costs the driver far
+/// more than its bytes, and there may be 100k users. MySQL's aggregate is
+/// cut at `group_concat_max_len`, so there one row per user.
 async fn emails<C: ConnectionTrait>(db: &C, ids: &[i32]) -> Result<HashMap<i32, String>> {
     let mut out = HashMap::with_capacity(ids.len());
+    let backend = db.get_database_backend();
+    let lines = match backend {
+        DbBackend::Sqlite => "group_concat(id || ' ' || email, char(10))",
+        DbBackend::Postgres => "string_agg(id::text || ' ' || email, E'\\n')",
+        _ => "",
+    };
     for chunk in ids.chunks(ID_CHUNK) {
-        let rows: Vec<(i32, String)> = user::Entity::find()
-            .select_only()
-            .columns([user::Column::Id, user::Column::Email])
-            .filter(user::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
+        if lines.is_empty() {
+            let rows: Vec<(i32, String)> = user::Entity::find()
+                .select_only()
+                .columns([user::Column::Id, user::Column::Email])
+                .filter(user::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(db)
+                .await?;
+            out.extend(rows);
+            continue;
+        }
+        let list: Vec<String> = chunk.iter().map(i32::to_string).collect();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT {lines} FROM users WHERE id IN ({})", list.join(",")),
+            ))
             .await?;
-        out.extend(rows);
+        let text: Option<String> = match row {
+            Some(r) => r.try_get_by_index(0)?,
+            None => None,
+        };
+        for line in text
+            .as_deref()
+            .unwrap_or_default()
+            .split('\n')
+            .filter(|l| !l.is_empty())
+        {
+            let parsed = line
+                .split_once(' ')
+                .and_then(|(id, email)| Some((id.parse::<i32>().ok()?, email.to_owned())));
+            let Some((id, email)) = parsed else {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "an email line without an id"
+                )));
+            };
+            out.insert(id, email);
+        }
     }
     Ok(out)
 }
@@ -307,9 +349,14 @@ impl Insights {
         let (latencies, emails) = self
             .db
             .read(|tx| async move {
-                let latencies = latency_rollup::percentiles(&*tx, realm_ids, from, to).await?;
-                let ids: Vec<i32> = latencies.iter().map(|l| l.0).collect();
+                let samples = latency_rollup::read(&*tx, realm_ids, from, to).await?;
+                let ids = samples.users();
+                // Sorting each user's samples overlaps reading the emails.
+                let latencies = tokio::task::spawn_blocking(move || samples.percentiles());
                 let emails = emails(&*tx, &ids).await?;
+                let latencies = latencies
+                    .await
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("percentiles: {e}")))?;
                 Ok((latencies, emails))
             })
             .await?;

@@ -39,16 +39,16 @@ pub async fn rebuild<C: ConnectionTrait>(db: &C) -> Result<()> {
     Ok(migration::rebuild_activity_latency(db).await?)
 }
 
-/// (user, p50, p95) of every user with a session in the realms starting in
-/// `[from, to)`, by user id. Call it in a read snapshot.
-pub async fn percentiles<C: ConnectionTrait>(
+/// The samples of every user with a session in the realms starting in
+/// `[from, to)`. Call it in a read snapshot.
+pub async fn read<C: ConnectionTrait>(
     db: &C,
     realm_ids: &[i32],
     from: i64,
     to: i64,
-) -> Result<Vec<(i32, Option<f64>, Option<f64>)>> {
+) -> Result<Grouped> {
     if realm_ids.is_empty() || from >= to {
-        return Ok(Vec::new());
+        return Ok(group(&[]));
     }
     let realms = realm_ids
         .iter()
@@ -99,7 +99,7 @@ pub async fn percentiles<C: ConnectionTrait>(
             "a row of activity_latency_hours is not a whole number of pairs"
         )));
     }
-    Ok(per_user(&chunks))
+    Ok(group(&chunks))
 }
 
 fn pairs(chunks: &[Vec<u8>]) -> impl Iterator<Item = (i32, f64)> + '_ {
@@ -114,29 +114,31 @@ fn pairs(chunks: &[Vec<u8>]) -> impl Iterator<Item = (i32, f64)> + '_ {
     })
 }
 
-/// The percentiles of each user's samples (NaN marks a session without
-/// one). User ids are dense in practice: samples are counted into one array
-/// indexed by id and scattered into one buffer, so only each user's few
-/// samples are sorted; a sparse set of ids goes through a map instead.
-fn per_user(chunks: &[Vec<u8>]) -> Vec<(i32, Option<f64>, Option<f64>)> {
-    let summarize = |user: i32, values: &mut [f64]| {
-        values.sort_unstable_by(f64::total_cmp);
-        (
-            user,
-            percentile_cont(values, 0.5),
-            percentile_cont(values, 0.95),
-        )
-    };
+/// Each user's samples, gathered.
+pub enum Grouped {
+    /// User ids (dense in practice: one sequence gives them) index one
+    /// array: samples are counted per user, then scattered into one
+    /// buffer. `starts[i]..starts[i + 1]` are the samples of user `lo + i`
+    /// in `values`, if `seen[i]`.
+    Dense {
+        lo: i32,
+        seen: Vec<bool>,
+        starts: Vec<usize>,
+        values: Vec<f64>,
+    },
+    /// Ids too sparse for an array.
+    Sparse(BTreeMap<i32, Vec<f64>>),
+}
+
+/// Gathers the pairs per user (NaN marks a session without a sample).
+fn group(chunks: &[Vec<u8>]) -> Grouped {
     let (mut lo, mut hi, mut n) = (i32::MAX, i32::MIN, 0usize);
     for (user, _) in pairs(chunks) {
         lo = lo.min(user);
         hi = hi.max(user);
         n += 1;
     }
-    if n == 0 {
-        return Vec::new();
-    }
-    let span = (i64::from(hi) - i64::from(lo) + 1) as usize;
+    let span = (i64::from(hi) - i64::from(lo) + 1).max(0) as usize;
     if span > (4 * n).max(1 << 20) {
         let mut samples: BTreeMap<i32, Vec<f64>> = BTreeMap::new();
         for (user, latency) in pairs(chunks) {
@@ -145,14 +147,10 @@ fn per_user(chunks: &[Vec<u8>]) -> Vec<(i32, Option<f64>, Option<f64>)> {
                 .or_default()
                 .extend(Some(latency).filter(|l| !l.is_nan()));
         }
-        return samples
-            .into_iter()
-            .map(|(user, mut values)| summarize(user, &mut values))
-            .collect();
+        return Grouped::Sparse(samples);
     }
     let slot = |user: i32| (i64::from(user) - i64::from(lo)) as usize;
     let mut seen = vec![false; span];
-    // Then each user's first index in `values`.
     let mut starts = vec![0usize; span + 1];
     for (user, latency) in pairs(chunks) {
         seen[slot(user)] = true;
@@ -171,10 +169,53 @@ fn per_user(chunks: &[Vec<u8>]) -> Vec<(i32, Option<f64>, Option<f64>)> {
             next[slot(user)] += 1;
         }
     }
-    (0..span)
-        .filter(|&i| seen[i])
-        .map(|i| summarize(lo + i as i32, &mut values[starts[i]..starts[i + 1]]))
-        .collect()
+    Grouped::Dense {
+        lo,
+        seen,
+        starts,
+        values,
+    }
+}
+
+impl Grouped {
+    /// The users, by id.
+    pub fn users(&self) -> Vec<i32> {
+        match self {
+            Grouped::Dense { lo, seen, .. } => (0..seen.len())
+                .filter(|&i| seen[i])
+                .map(|i| lo + i as i32)
+                .collect(),
+            Grouped::Sparse(samples) => samples.keys().copied().collect(),
+        }
+    }
+
+    /// (user, p50, p95) of each user, by id: each user's few samples
+    /// sorted (`total_cmp`, as a sort of all of them would order them).
+    pub fn percentiles(self) -> Vec<(i32, Option<f64>, Option<f64>)> {
+        let summarize = |user: i32, values: &mut [f64]| {
+            values.sort_unstable_by(f64::total_cmp);
+            (
+                user,
+                percentile_cont(values, 0.5),
+                percentile_cont(values, 0.95),
+            )
+        };
+        match self {
+            Grouped::Dense {
+                lo,
+                seen,
+                starts,
+                mut values,
+            } => (0..seen.len())
+                .filter(|&i| seen[i])
+                .map(|i| summarize(lo + i as i32, &mut values[starts[i]..starts[i + 1]]))
+                .collect(),
+            Grouped::Sparse(samples) => samples
+                .into_iter()
+                .map(|(user, mut values)| summarize(user, &mut values))
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -239,7 +280,10 @@ mod tests {
         }
         let expected = naive(&sessions);
         for per_row in [1, 13, 5000] {
-            assert_eq!(bits(per_user(&rows(&sessions, per_row))), expected);
+            assert_eq!(
+                bits(group(&rows(&sessions, per_row)).percentiles()),
+                expected
+            );
         }
         // Ids too sparse for one array indexed by id.
         let sparse: Vec<(i32, Option<f64>)> = sessions
@@ -247,11 +291,11 @@ mod tests {
             .map(|&(u, l)| (if u % 2 == 0 { u } else { i32::MAX - u }, l))
             .chain([(i32::MIN, Some(1.5)), (i32::MIN, None)])
             .collect();
-        assert_eq!(bits(per_user(&rows(&sparse, 7))), naive(&sparse));
-        assert_eq!(per_user(&[]), Vec::new());
+        assert_eq!(bits(group(&rows(&sparse, 7)).percentiles()), naive(&sparse));
+        assert_eq!(group(&[]).percentiles(), Vec::new());
         // A user with sessions and no sample is listed, without percentiles.
         assert_eq!(
-            per_user(&rows(&[(3, None), (3, None)], 1)),
+            group(&rows(&[(3, None), (3, None)], 1)).percentiles(),
             [(3, None, None)]
         );
     }
