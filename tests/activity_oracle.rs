@@ -4,6 +4,11 @@
 //! random ranges, compared with a naive computation over the sessions. The
 //! naive side finds bucket boundaries minute by minute on its own.
 //!
+//! Batches are recorded latest first (each one dates before the sessions
+//! already there), sessions crowd into the first hours of a window often
+//! enough that batches add to the same hours, and ranges cut hours anywhere
+//! or on their boundaries: `userLatency` reads whole hours from its rollup.
+//!
 //! One server per backend; each case records into a window of its own, so
 //! cases never see each other's sessions. PROPTEST_CASES overrides the
 //! number of cases (default 12).
@@ -80,7 +85,8 @@ fn session() -> impl Strategy<Value = Session> {
     (
         0..8usize,
         0..3usize,
-        0..MINUTES,
+        // Often within a few hours, so that batches add to the same hours.
+        prop_oneof![0..MINUTES, 0..240i64],
         prop_oneof![Just(0i64), 0..60i64],
         0..7200i64,
         proptest::option::of(0..40_000i64),
@@ -99,8 +105,17 @@ fn query() -> impl Strategy<Value = Query> {
     (
         select(ZONES.to_vec()),
         select(INTERVALS.to_vec()),
-        -3 * 1440..MINUTES,
-        0..MINUTES,
+        // Cutting hours anywhere, or on their boundaries.
+        prop_oneof![
+            -3 * 1440..MINUTES,
+            (-72..MINUTES / 60).prop_map(|h| h * 60),
+            -60..240i64
+        ],
+        prop_oneof![
+            0..MINUTES,
+            (0..MINUTES / 60).prop_map(|h| h * 60),
+            0..300i64
+        ],
         proptest::option::of(proptest::collection::btree_set(0..3usize, 0..3)),
         any::<bool>(),
     )

@@ -25,6 +25,7 @@ mod m20261203_610001_create_activity;
 mod m20261203_610002_create_activity_rollups;
 mod m20261203_700001_create_product_events;
 mod m20261204_200001_create_api_request_hours;
+mod m20261204_610001_create_activity_latency;
 
 /// The statement that rolls existing history up into `user_count_quarters`.
 pub use m20261203_300001_create_user_count_quarters::backfill as backfill_user_count_quarters;
@@ -34,6 +35,12 @@ pub use m20261203_610002_create_activity_rollups::rebuild as rebuild_activity_ro
 pub use m20261204_200001_create_api_request_hours::DIMENSIONS as API_REQUEST_DIMENSIONS;
 /// The statements that roll `api_requests` up into an empty `api_request_hours`.
 pub use m20261204_200001_create_api_request_hours::rebuild as rebuild_api_request_hours;
+/// `userLatency`'s rollup: its rows' keys and bytes, appending to it, and
+/// rolling `activity` up into an empty one.
+pub use m20261204_610001_create_activity_latency::{
+    LatencyKey, MICROS_PER_HOUR, PAIR_BYTES, append_latency_pairs, latency_key, push_latency_pair,
+    rebuild as rebuild_activity_latency,
+};
 
 pub struct Migrator;
 
@@ -63,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_610002_create_activity_rollups::Migration),
             Box::new(m20261203_700001_create_product_events::Migration),
             Box::new(m20261204_200001_create_api_request_hours::Migration),
+            Box::new(m20261204_610001_create_activity_latency::Migration),
         ]
     }
 }

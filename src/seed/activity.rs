@@ -22,7 +22,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder, QuerySelect, Transactio
 
 use super::generate::standard_normal;
 use crate::db::Db;
-use crate::service::insights::rebuild_activity_rollups;
+use crate::service::insights::{rebuild_activity_rollups, rebuild_latency_rollup};
 use crate::service::user_counts::MICROS_PER_DAY;
 use crate::time::{from_micros, to_micros};
 
@@ -188,6 +188,7 @@ pub async fn generate_activity(
     }
     written += flush(db, &mut pending).await?;
     rebuild_activity_rollups(db.conn()).await?;
+    rebuild_latency_rollup(db.conn()).await?;
     Ok(format!(
         "generated {written} activity sessions of {} users over {} days in {:.1}s",
         people.len(),

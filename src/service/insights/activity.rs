@@ -16,8 +16,7 @@ use sea_orm::{
 };
 
 use super::buckets::{self, DEFAULT_DAYS, Interval};
-use super::percentile::percentile_cont;
-use super::{Insights, active_rollup};
+use super::{Insights, active_rollup, latency_rollup};
 use crate::service::filter::check_list;
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::to_micros;
@@ -140,18 +139,71 @@ struct AppRow {
 /// Rows per `IN (...)` list of user ids.
 const ID_CHUNK: usize = 1_000;
 
-/// The emails of `ids` (deleted users' too: their activity stays theirs).
+/// Ids per range of `emails`' reads.
+const ID_WINDOW: i32 = 10_000;
+
+/// The emails of `ids` (sorted; deleted users' too: their activity stays
+/// theirs), maybe with others'.
+///
+/// Ids are read by range where at least a quarter of a range's ids are
+/// wanted (a primary key range scan, where a list of 1,000 ids costs 1,000
+/// lookups), by list elsewhere. On
+/// SQLite and PostgreSQL each read is one aggregated string, "id email"
+/// lines (emails hold no whitespace): a row costs the driver far more than
+/// its bytes, and there may be 100k users. MySQL's aggregate is cut at
+/// `group_concat_max_len`, so there one row per user.
 async fn emails<C: ConnectionTrait>(db: &C, ids: &[i32]) -> Result<HashMap<i32, String>> {
     let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(ID_CHUNK) {
-        let rows: Vec<(i32, String)> = user::Entity::find()
-            .select_only()
-            .columns([user::Column::Id, user::Column::Email])
-            .filter(user::Column::Id.is_in(chunk.iter().copied()))
+    let backend = db.get_database_backend();
+    let lines = match backend {
+        DbBackend::Sqlite => "group_concat(id || ' ' || email, char(10))",
+        DbBackend::Postgres => "string_agg(id::text || ' ' || email, E'\\n')",
+        _ => "",
+    };
+    let mut rest = ids;
+    while let Some(&first) = rest.first() {
+        let in_window =
+            rest.partition_point(|&id| i64::from(id) - i64::from(first) < i64::from(ID_WINDOW));
+        let last = rest[in_window - 1];
+        let condition = if 4 * in_window as i64 > i64::from(last) - i64::from(first) {
+            rest = &rest[in_window..];
+            Condition::all()
+                .add(user::Column::Id.gte(first))
+                .add(user::Column::Id.lte(last))
+        } else {
+            let (list, others) = rest.split_at(rest.len().min(ID_CHUNK));
+            rest = others;
+            Condition::all().add(user::Column::Id.is_in(list.iter().copied()))
+        };
+        let query = user::Entity::find().select_only().filter(condition);
+        if lines.is_empty() {
+            let rows: Vec<(i32, String)> = query
+                .columns([user::Column::Id, user::Column::Email])
+                .into_tuple()
+                .all(db)
+                .await?;
+            out.extend(rows);
+            continue;
+        }
+        let text: Option<Option<String>> = query
+            .column_as(Expr::cust(lines), "lines")
             .into_tuple()
-            .all(db)
+            .one(db)
             .await?;
-        out.extend(rows);
+        for line in text.flatten().unwrap_or_default().split('\n') {
+            if line.is_empty() {
+                continue;
+            }
+            let parsed = line
+                .split_once(' ')
+                .and_then(|(id, email)| Some((id.parse::<i32>().ok()?, email.to_owned())));
+            let Some((id, email)) = parsed else {
+                return Err(Error::Internal(anyhow::anyhow!(
+                    "an email line without an id"
+                )));
+            };
+            out.insert(id, email);
+        }
     }
     Ok(out)
 }
@@ -305,35 +357,27 @@ impl Insights {
         let (from, to) = check_range(range)?;
         let realm_ids = self.realm_ids(actor, range.realm.as_deref()).await?;
         let realm_ids = &realm_ids[..];
-        let (samples, emails) = self
+        let (latencies, emails) = self
             .db
             .read(|tx| async move {
-                let rows: Vec<(i32, Option<f64>)> = activity::Entity::find()
-                    .select_only()
-                    .columns([activity::Column::UserId, activity::Column::LatencyMs])
-                    .filter(sessions(realm_ids, &[], from, to))
-                    .into_tuple()
-                    .all(&*tx)
-                    .await?;
-                let mut samples: BTreeMap<i32, Vec<f64>> = BTreeMap::new();
-                for (user_id, latency) in rows {
-                    samples.entry(user_id).or_default().extend(latency);
-                }
-                let ids: Vec<i32> = samples.keys().copied().collect();
+                let samples = latency_rollup::read(&*tx, realm_ids, from, to).await?;
+                let ids = samples.users();
+                // Sorting each user's samples overlaps reading the emails.
+                let latencies = tokio::task::spawn_blocking(move || samples.percentiles());
                 let emails = emails(&*tx, &ids).await?;
-                Ok((samples, emails))
+                let latencies = latencies
+                    .await
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("percentiles: {e}")))?;
+                Ok((latencies, emails))
             })
             .await?;
-        Ok(samples
+        Ok(latencies
             .into_iter()
-            .map(|(user_id, mut values)| {
-                values.sort_by(f64::total_cmp);
-                UserLatency {
-                    user_id,
-                    email: emails.get(&user_id).cloned().unwrap_or_default(),
-                    p50_ms: percentile_cont(&values, 0.5),
-                    p95_ms: percentile_cont(&values, 0.95),
-                }
+            .map(|(user_id, p50_ms, p95_ms)| UserLatency {
+                user_id,
+                email: emails.get(&user_id).cloned().unwrap_or_default(),
+                p50_ms,
+                p95_ms,
             })
             .collect())
     }

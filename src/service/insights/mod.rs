@@ -6,6 +6,7 @@
 mod active_rollup;
 mod activity;
 pub mod buckets;
+mod latency_rollup;
 mod percentile;
 mod record;
 mod rollup;
@@ -16,6 +17,7 @@ pub use activity::{
     ActivePoint, ActiveUsersQuery, ActivityRange, AppUsage, UserActivity, UserLatency,
 };
 pub use buckets::{Bucket, Interval, MAX_BUCKETS};
+pub use latency_rollup::rebuild as rebuild_latency_rollup;
 pub use percentile::percentile_cont;
 pub use record::{MAX_BATCH, NewActivity};
 pub use status_counts::{StatusCountsQuery, StatusSeries, UserStatusCounts};

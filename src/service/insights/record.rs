@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::{activity, user};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{Insights, active_rollup};
+use super::{Insights, active_rollup, latency_rollup};
 use crate::service::audit::{self, NewEvent, Resource};
 use crate::service::directory::Realms;
 use crate::service::{Error, Principal, Result, Scope};
@@ -117,6 +117,7 @@ impl Insights {
                 let mut per_realm: BTreeMap<i32, usize> = BTreeMap::new();
                 let mut models = Vec::with_capacity(rows.len());
                 let mut sessions = Vec::with_capacity(rows.len());
+                let mut samples = Vec::with_capacity(rows.len());
                 for (index, row) in rows.iter().enumerate() {
                     let Some(&realm_id) = realm_of.get(&row.user_id) else {
                         return Err(Error::bad_input(
@@ -126,6 +127,12 @@ impl Insights {
                     };
                     *per_realm.entry(realm_id).or_default() += 1;
                     sessions.push((row.user_id, realm_id, to_micros(row.started_at)));
+                    samples.push((
+                        realm_id,
+                        row.user_id,
+                        to_micros(row.started_at),
+                        row.latency_ms,
+                    ));
                     models.push(activity::ActiveModel {
                         realm_id: Set(realm_id),
                         user_id: Set(row.user_id),
@@ -142,6 +149,7 @@ impl Insights {
                     activity::Entity::insert_many(chunk).exec(tx).await?;
                 }
                 active_rollup::apply(tx, &sessions).await?;
+                latency_rollup::apply(tx, &samples).await?;
                 for (realm_id, count) in per_realm {
                     let realm = realms.name(realm_id);
                     audit::record(
