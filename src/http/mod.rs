@@ -105,7 +105,13 @@ pub struct App {
     /// Receives other replicas' changes (PostgreSQL, MariaDB).
     replicas: Option<JoinHandle<()>>,
     closing: watch::Sender<bool>,
+    /// The WebSocket permits, all free again once every socket has closed.
+    sockets: Arc<Semaphore>,
+    socket_limit: usize,
 }
+
+/// How long shutdown waits for open WebSockets to send their close frames.
+const SOCKETS_CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
 /// The whole HTTP application. Starts its background work (the request
 /// log's writer, writing counted failed sign-ins, pruning rate-limit keys
@@ -124,6 +130,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         config.report_workers,
     );
     let (closing, closing_rx) = watch::channel(false);
+    let sockets = Arc::new(Semaphore::new(config.limits.ws_max_connections));
     let state = AppState {
         schema: build_schema(services.clone(), &config.limits),
         prevalidated: build_prevalidated_schema(services.clone(), &config.limits),
@@ -131,7 +138,7 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         rate_limits: rate_limits.clone(),
         report_store,
         services: services.clone(),
-        sockets: Arc::new(Semaphore::new(config.limits.ws_max_connections)),
+        sockets: sockets.clone(),
         closing: closing_rx,
     };
     let routes = Router::new()
@@ -173,6 +180,8 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         workers,
         replicas,
         closing,
+        sockets,
+        socket_limit: config.limits.ws_max_connections,
     }
 }
 
@@ -212,6 +221,8 @@ pub async fn serve(
         workers,
         replicas,
         closing,
+        sockets,
+        socket_limit,
     } = app;
     let served = axum::serve(
         listener,
@@ -223,6 +234,11 @@ pub async fn serve(
         let _ = closing.send(true);
     })
     .await;
+    // Each socket sends its 1001 close frame on its own task and then frees
+    // its permit: wait for them (a while at most), or the process could exit
+    // first and reset the connections instead of closing them.
+    let all = u32::try_from(socket_limit).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SOCKETS_CLOSE_WITHIN, sockets.acquire_many(all)).await;
     housekeeping.abort();
     if let Some(replicas) = replicas {
         replicas.abort();
