@@ -188,11 +188,16 @@ async fn two_replicas_run_each_job_once(backend: Backend) {
         s3.create_bucket("reports").await;
         let dir = scratch("replicas");
         let dirs = [dir.join("a"), dir.join("b")];
+        // Twelve jobs of one token may all be unfinished at once when the
+        // workers are slow to start: the per-token cap (10) is not this
+        // test's subject.
         let extra = [
             "--report-store",
             "s3://reports/jobs",
             "--report-workers",
             "2",
+            "--report-max-unfinished",
+            "12",
         ];
         let (both, processes) = replicas(&url, &dirs, &extra, &s3.env()).await;
         directory(&both[0], 5).await;
