@@ -153,12 +153,17 @@ pub(crate) fn added<C: ConnectionTrait>(db: &C, table: &str, column: &str) -> Si
     }
 }
 
-/// `SUM(delta)` as a 64-bit integer: SUM is DECIMAL on MySQL and NUMERIC on
-/// PostgreSQL, so it is cast back.
+/// `SUM(delta)` as a 64-bit integer.
 pub(crate) fn summed_delta<C: ConnectionTrait>(db: &C) -> SimpleExpr {
+    summed(db, "delta")
+}
+
+/// `SUM(column)` as a 64-bit integer: SUM is DECIMAL on MySQL and NUMERIC on
+/// PostgreSQL, so it is cast back.
+pub(crate) fn summed<C: ConnectionTrait>(db: &C, column: &str) -> SimpleExpr {
     match db.get_database_backend() {
-        DbBackend::MySql => Expr::cust("CAST(SUM(`delta`) AS SIGNED)"),
-        _ => Expr::cust("CAST(SUM(\"delta\") AS BIGINT)"),
+        DbBackend::MySql => Expr::cust(format!("CAST(SUM(`{column}`) AS SIGNED)")),
+        _ => Expr::cust(format!("CAST(SUM(\"{column}\") AS BIGINT)")),
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{activity, user};
-use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
+use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
@@ -18,6 +18,7 @@ use sea_orm::{
 use super::buckets::{self, DEFAULT_DAYS, Interval};
 use super::{Insights, active_rollup, latency_rollup};
 use crate::service::filter::check_list;
+use crate::service::user_counts::summed;
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::to_micros;
 
@@ -78,15 +79,6 @@ pub struct AppUsage {
     pub seconds: i64,
     pub times_used: i64,
     pub users: i64,
-}
-
-/// `SUM(seconds)` as a 64-bit integer (DECIMAL on MySQL, NUMERIC nowhere
-/// else, but cast alike).
-fn summed_seconds<C: ConnectionTrait>(db: &C) -> SimpleExpr {
-    match db.get_database_backend() {
-        DbBackend::MySql => Expr::cust("CAST(SUM(`seconds`) AS SIGNED)"),
-        _ => Expr::cust("CAST(SUM(\"seconds\") AS BIGINT)"),
-    }
 }
 
 /// Sessions of the given realms and apps, started in `[from, to)`.
@@ -316,7 +308,7 @@ impl Insights {
                 let rows = activity::Entity::find()
                     .select_only()
                     .columns([activity::Column::UserId, activity::Column::App])
-                    .column_as(summed_seconds(&*tx), "seconds")
+                    .column_as(summed(&*tx, "seconds"), "seconds")
                     .filter(sessions(realm_ids, apps, from, to))
                     .group_by(activity::Column::UserId)
                     .group_by(activity::Column::App)
@@ -398,7 +390,7 @@ impl Insights {
                 Ok(activity::Entity::find()
                     .select_only()
                     .column(activity::Column::App)
-                    .column_as(summed_seconds(&*tx), "seconds")
+                    .column_as(summed(&*tx, "seconds"), "seconds")
                     .column_as(Expr::cust("COUNT(*)"), "times_used")
                     .column_as(Expr::cust("COUNT(DISTINCT user_id)"), "users")
                     .filter(sessions(realm_ids, &[], from, to))

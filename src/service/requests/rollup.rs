@@ -16,7 +16,7 @@ use super::stats::Group;
 use crate::service::Result;
 use crate::service::user_counts::added;
 
-pub const HOUR_MICROS: i64 = 3_600_000_000;
+pub use migration::MICROS_PER_HOUR as HOUR_MICROS;
 
 /// The start of `micros`'s UTC hour, as the SQL computes it
 /// (`occurred_at - occurred_at % 3600000000`; request times are after 1970).

@@ -14,13 +14,13 @@ use entity::{api_request, api_request_hour};
 use migration::API_REQUEST_DIMENSIONS;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    Select,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Select,
 };
 
 use super::rollup::{Counted, HOUR_MICROS, hour_of};
 use super::{ApiRequests, visible};
 use crate::service::range::{Interval, RangeArgs, TimeRange};
+use crate::service::user_counts::summed;
 use crate::service::{Error, Principal, RealmAccess, Result, Scope};
 use crate::time::{from_micros, to_micros};
 
@@ -171,12 +171,8 @@ async fn rolled_up<C: ConnectionTrait>(
         .select_only()
         .filter(condition);
     let bucket = grain.map(|grain| format!("hour_start - hour_start % {grain}"));
-    let sum = match db.get_database_backend() {
-        DbBackend::MySql => "CAST(SUM(requests) AS SIGNED)",
-        _ => "CAST(SUM(requests) AS BIGINT)",
-    };
     let key = Expr::col(api_request_hour::Column::GroupKey);
-    grouped(db, query, bucket, key, Expr::cust(sum)).await
+    grouped(db, query, bucket, key, summed(db, "requests")).await
 }
 
 /// `query` grouped by `bucket` (SQL, when there is one) and `key`,
