@@ -7,8 +7,10 @@
 # DATABASE_URL is seeded already (e.g. `headcount seed --users 100000
 # --changes 1000000`). Each round starts a `dist` build (fat LTO) of headcount
 # with `--request-log true`, then with `--request-log false`, and measures
-# each after a warm-up; it prints requests/s and p50/p99. Needs wrk (Debian package). Target: the log costs <= 5% of
-# requests/s. HEADCOUNT_BENCH_PROFILE=dev runs a debug build instead (to
+# each after a warm-up; it prints requests/s and p50/p99. Rounds alternate
+# which setting goes first (a cold cache or a busy spell then hits both
+# alike); the last line is the median of the rounds' on/off ratios. Needs
+# wrk (Debian package). Target: the log costs <= 5% of requests/s. HEADCOUNT_BENCH_PROFILE=dev runs a debug build instead (to
 # try the script, not to measure).
 set -euo pipefail
 
@@ -53,8 +55,8 @@ measure() { # on|off
     local out
     out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "$work/users50.lua" \
         "http://127.0.0.1:$port/graphql")
-    printf 'request log %-5s %8s req/s  p50 %8s  p99 %8s%s\n' "$1" \
-        "$(awk '/Requests\/sec/{print $2}' <<<"$out")" \
+    rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+    printf 'request log %-5s %8s req/s  p50 %8s  p99 %8s%s\n' "$1" "$rps" \
         "$(awk '/ 50%/{print $2}' <<<"$out")" \
         "$(awk '/ 99%/{print $2}' <<<"$out")" \
         "$(grep -q Non-2xx <<<"$out" && echo '  (errors!)' || true)"
@@ -63,8 +65,18 @@ measure() { # on|off
     server=
 }
 
+ratios=()
 for round in $(seq "$rounds"); do
     echo "round $round"
-    measure true
-    measure false
+    if ((round % 2)); then
+        measure true; on=$rps
+        measure false; off=$rps
+    else
+        measure false; off=$rps
+        measure true; on=$rps
+    fi
+    ratios+=("$(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')")
+    echo "on/off ${ratios[-1]}"
 done
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{ r[NR] = $1 } END {
+    printf "median on/off over %d rounds: %s\n", NR, (NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2) }'

@@ -351,10 +351,14 @@ fn ratios(_: &mut Criterion) {
         })
         .await;
         let after = [None, Some(deep_cursor(&services).await)];
-        side_by_side("tokenCounters page", ["depth 0", "depth 900k"], async |case| {
-            let page = t1m_page(&services, 100, after[case].clone()).await;
-            assert_eq!(page.items.len(), 100);
-        })
+        side_by_side(
+            "tokenCounters page",
+            ["depth 0", "depth 900k"],
+            async |case| {
+                let page = t1m_page(&services, 100, after[case].clone()).await;
+                assert_eq!(page.items.len(), 100);
+            },
+        )
         .await;
     });
 }

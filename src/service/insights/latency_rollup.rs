@@ -39,6 +39,22 @@ pub async fn rebuild<C: ConnectionTrait>(db: &C) -> Result<()> {
     Ok(migration::rebuild_activity_latency(db).await?)
 }
 
+/// The sessions' samples as read: (user, latency) pairs in rows.
+pub struct Samples(Vec<Vec<u8>>);
+
+impl Samples {
+    /// Sessions (with or without a latency).
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|c| c.len() / PAIR_BYTES).sum()
+    }
+
+    /// (user, p50, p95) of each user, by id (CPU work: call it off the
+    /// async threads).
+    pub fn percentiles(self) -> Vec<(i32, Option<f64>, Option<f64>)> {
+        group(&self.0).percentiles()
+    }
+}
+
 /// The samples of every user with a session in the realms starting in
 /// `[from, to)`. Call it in a read snapshot.
 pub async fn read<C: ConnectionTrait>(
@@ -46,9 +62,9 @@ pub async fn read<C: ConnectionTrait>(
     realm_ids: &[i32],
     from: i64,
     to: i64,
-) -> Result<Grouped> {
+) -> Result<Samples> {
     if realm_ids.is_empty() || from >= to {
-        return Ok(group(&[]));
+        return Ok(Samples(Vec::new()));
     }
     let realms = realm_ids
         .iter()
@@ -99,7 +115,7 @@ pub async fn read<C: ConnectionTrait>(
             "a row of activity_latency_hours is not a whole number of pairs"
         )));
     }
-    Ok(group(&chunks))
+    Ok(Samples(chunks))
 }
 
 fn pairs(chunks: &[Vec<u8>]) -> impl Iterator<Item = (i32, f64)> + '_ {
@@ -115,7 +131,7 @@ fn pairs(chunks: &[Vec<u8>]) -> impl Iterator<Item = (i32, f64)> + '_ {
 }
 
 /// Each user's samples, gathered.
-pub enum Grouped {
+enum Grouped {
     /// User ids (dense in practice: one sequence gives them) index one
     /// array: samples are counted per user, then scattered into one
     /// buffer. `starts[i]..starts[i + 1]` are the samples of user `lo + i`
@@ -178,17 +194,6 @@ fn group(chunks: &[Vec<u8>]) -> Grouped {
 }
 
 impl Grouped {
-    /// The users, by id.
-    pub fn users(&self) -> Vec<i32> {
-        match self {
-            Grouped::Dense { lo, seen, .. } => (0..seen.len())
-                .filter(|&i| seen[i])
-                .map(|i| lo + i as i32)
-                .collect(),
-            Grouped::Sparse(samples) => samples.keys().copied().collect(),
-        }
-    }
-
     /// (user, p50, p95) of each user, by id: each user's few samples
     /// sorted (`total_cmp`, as a sort of all of them would order them).
     pub fn percentiles(self) -> Vec<(i32, Option<f64>, Option<f64>)> {
