@@ -150,8 +150,8 @@ impl Runner {
 
     /// Writes the job's file at `key`; the error is the message its
     /// requester reads. One task reads the batches and writes their rows
-    /// straight into the file's buffer, so nothing built per row crosses
-    /// threads; the next batch's query runs (in the database, or SQLite's
+    /// straight into the file's buffer, so nothing built per row is handed
+    /// to another task; the next batch's query runs (in the database, or SQLite's
     /// thread) while this one's rows are written, and storage uploads
     /// finished parts meanwhile.
     async fn produce(&self, claim: &Claimed, key: &str) -> Result<Produced, String> {
