@@ -1,19 +1,20 @@
 //! A report's rows, read straight from the service behind its query: the
 //! job's stored arguments are parsed with the query's own GraphQL input
 //! types, the service is called as the requester (realm rules and all), and
-//! each item becomes the values its GraphQL node has, in the node's field
-//! order, written with the same scalar and enum serializers. A report's JSON
-//! is therefore exactly what the query's nodes look like (tests/reports.rs
-//! compares every kind and format row for row), without the cost of
-//! resolving every field of every row through GraphQL execution.
+//! each item is written as the values its GraphQL node has, in the node's
+//! field order, with the same scalar formats and enum names, cell by cell
+//! into the report's writer. A report's JSON is therefore exactly what the
+//! query's nodes look like (tests/reports.rs compares every kind and format
+//! row for row), without the cost of resolving every field of every row
+//! through GraphQL execution, or a value per cell.
 //!
 //! A new kind is one [`Kind`] entry: its columns, how its arguments become a
 //! service call, and its row.
 
-use async_graphql::{InputType, Pos, ScalarType, Value as GqlValue};
+use async_graphql::{EnumType, InputType, Pos, Value as GqlValue};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::history::UserChangeType;
 use super::ids::GlobalId;
@@ -21,9 +22,11 @@ use super::requests::RequestOutcome;
 use super::scalars::Timestamp;
 use super::tokens::TokenStatus;
 use super::users::{UserFilter, UserStatus};
+use crate::jobs::formats::{Cell, Item, Row, Writer};
 use crate::service::audit::Resource;
 use crate::service::audit_events::AuditQuery;
 use crate::service::directory::DatasetRole;
+use crate::service::directory::state::DatasetRoleRef;
 use crate::service::history::ChangelogQuery;
 use crate::service::page::{Page, PageArgs};
 use crate::service::range::RangeArgs;
@@ -32,14 +35,21 @@ use crate::service::requests::RequestQuery;
 use crate::service::tokens::CounterOrder;
 use crate::service::{self, Principal, Services, filter};
 
-/// One batch of rows.
-pub struct Rows {
-    /// Each row's values in [`columns`] order.
-    pub rows: Vec<Vec<Value>>,
+/// One batch of rows, read and not yet written.
+pub struct Fetched {
+    pub rows: usize,
     /// Where the next batch starts; None after the last.
     pub next: Option<String>,
     /// Every row the report will hold, when asked for.
     pub total: Option<i64>,
+    write: Box<dyn FnOnce(&mut Writer) + Send>,
+}
+
+impl Fetched {
+    /// Writes the rows, one after another.
+    pub fn write(self, out: &mut Writer) {
+        (self.write)(out)
+    }
 }
 
 /// Where a batch starts and how large it is.
@@ -53,7 +63,7 @@ pub struct Batch<'a> {
     pub params: &'a Value,
 }
 
-type Read = for<'a> fn(Batch<'a>) -> BoxFuture<'a, Result<Rows, String>>;
+type Read = for<'a> fn(Batch<'a>) -> BoxFuture<'a, Result<Fetched, String>>;
 
 /// One kind of report: its columns (the node's field names) and its reader.
 struct Kind {
@@ -76,8 +86,8 @@ pub fn columns(report: ReportKind) -> &'static [&'static str] {
     kind(report).columns
 }
 
-/// One batch of the report's rows.
-pub async fn read(report: ReportKind, batch: Batch<'_>) -> Result<Rows, String> {
+/// Reads one batch of the report's rows.
+pub async fn read(report: ReportKind, batch: Batch<'_>) -> Result<Fetched, String> {
     (kind(report).read)(batch).await
 }
 
@@ -112,34 +122,34 @@ static CHANGELOG: Kind = Kind {
                 descending: false,
             };
             let history = &b.services.history;
-            let (page, matched) = history
-                .changelog(b.requester, &query, &b.page_args())
+            let (changes, matched) = history
+                .stored_changelog(b.requester, &query, &b.page_args())
                 .await
                 .map_err(failed)?;
             let total = b.total(history.count_changes(&matched)).await?;
-            Ok(rows(page, total, |c| {
-                vec![
-                    Value::String(GlobalId::UserChange(c.id).encode().0),
-                    time(c.date),
-                    c.user_id.into(),
-                    c.user_email.into(),
-                    c.realm.into(),
-                    Value::Null,
-                    c.updater.into(),
-                    c.previous_status.map(|s| s.enabled()).into(),
-                    c.status.enabled().into(),
-                    c.previous_status
-                        .map_or(Value::Null, |s| enumeration(UserStatus::from(s))),
-                    enumeration(UserStatus::from(c.status)),
-                    c.previous_roles.into(),
-                    c.roles.into(),
-                    datasets(c.previous_datasets),
-                    datasets(c.datasets),
-                    c.changes_made
+            let realms = changes.realms;
+            Ok(fetched(changes.page, total, move |row, c| {
+                let (previous_status, status) = (c.previous_status(), c.status());
+                row.cell(&GlobalId::UserChange(c.id).encode().0);
+                row.cell(&time(c.date()));
+                row.cell(c.user_id);
+                row.cell(&c.user_email);
+                row.cell(c.realm(&realms));
+                row.cell(Cell::Null);
+                row.cell(c.updater.as_deref());
+                row.cell(previous_status.map(|s| s.enabled()));
+                row.cell(status.enabled());
+                row.cell(previous_status.map(|s| name(UserStatus::from(s))));
+                row.cell(name(UserStatus::from(status)));
+                row.list(texts(&c.previous_roles()));
+                row.list(texts(&c.roles()));
+                row.list(c.previous_datasets().iter().map(dataset_ref));
+                row.list(c.datasets().iter().map(dataset_ref));
+                row.list(
+                    c.changes_made()
                         .into_iter()
-                        .map(|t| enumeration(UserChangeType::from(t)))
-                        .collect(),
-                ]
+                        .map(|t| Item::Text(name(UserChangeType::from(t)))),
+                );
             }))
         })
     },
@@ -169,19 +179,17 @@ static SNAPSHOT: Kind = Kind {
                 .await
                 .map_err(failed)?;
             let total = b.total(history.count_snapshots(&matched)).await?;
-            Ok(rows(page, total, |s| {
-                vec![
-                    time(s.as_of),
-                    s.user_id.into(),
-                    s.email.into(),
-                    s.name.into(),
-                    s.realm.into(),
-                    time(s.created_at),
-                    enumeration(UserStatus::from(s.status)),
-                    s.status.enabled().into(),
-                    s.roles.into(),
-                    datasets(s.datasets),
-                ]
+            Ok(fetched(page, total, |row, s| {
+                row.cell(&time(s.as_of));
+                row.cell(s.user_id);
+                row.cell(&s.email);
+                row.cell(&s.name);
+                row.cell(&s.realm);
+                row.cell(&time(s.created_at));
+                row.cell(name(UserStatus::from(s.status)));
+                row.cell(s.status.enabled());
+                row.list(texts(&s.roles));
+                row.list(s.datasets.iter().map(dataset));
             }))
         })
     },
@@ -214,17 +222,15 @@ static AUDIT_EVENTS: Kind = Kind {
                 .await
                 .map_err(failed)?;
             let total = b.total(events.count(&matched)).await?;
-            Ok(rows(page, total, |e| {
-                vec![
-                    Value::String(GlobalId::AuditEvent(e.id).encode().0),
-                    time(e.date),
-                    e.realm.into(),
-                    e.event.into(),
-                    e.actor_id.into(),
-                    e.actor.into(),
-                    e.ip_address.into(),
-                    e.resources.into_iter().map(resource).collect(),
-                ]
+            Ok(fetched(page, total, |row, e| {
+                row.cell(&GlobalId::AuditEvent(e.id).encode().0);
+                row.cell(&time(e.date));
+                row.cell(e.realm.as_deref());
+                row.cell(&e.event);
+                row.cell(e.actor_id);
+                row.cell(e.actor.as_deref());
+                row.cell(e.ip_address.as_deref());
+                row.list(e.resources.iter().map(resource));
             }))
         })
     },
@@ -251,15 +257,13 @@ static TOKEN_COUNTERS: Kind = Kind {
                 .await
                 .map_err(failed)?;
             let total = b.total(tokens.count_counters(&matched)).await?;
-            Ok(rows(page, total, |c| {
-                vec![
-                    Value::String(GlobalId::TokenCounter(c.id).encode().0),
-                    time(c.date),
-                    c.event.into(),
-                    c.realm.into(),
-                    enumeration(TokenStatus::from(c.status)),
-                    i32::try_from(c.count).unwrap_or(i32::MAX).into(),
-                ]
+            Ok(fetched(page, total, |row, c| {
+                row.cell(&GlobalId::TokenCounter(c.id).encode().0);
+                row.cell(&time(c.date));
+                row.cell(&c.event);
+                row.cell(&c.realm);
+                row.cell(name(TokenStatus::from(c.status)));
+                row.cell(i32::try_from(c.count).unwrap_or(i32::MAX));
             }))
         })
     },
@@ -290,23 +294,21 @@ static API_REQUESTS: Kind = Kind {
                 .await
                 .map_err(failed)?;
             let total = b.total(requests.count(&matched)).await?;
-            Ok(rows(page, total, |r| {
+            Ok(fetched(page, total, |row, r| {
                 let outcome = if r.success {
                     RequestOutcome::Success
                 } else {
                     RequestOutcome::Failure
                 };
-                vec![
-                    Value::String(GlobalId::ApiRequest(r.id).encode().0),
-                    time(r.date),
-                    r.operation.into(),
-                    enumeration(outcome),
-                    r.error_code.into(),
-                    float(r.duration_ms),
-                    r.token_name.into(),
-                    r.realm.into(),
-                    r.ip_address.into(),
-                ]
+                row.cell(&GlobalId::ApiRequest(r.id).encode().0);
+                row.cell(&time(r.date));
+                row.cell(&r.operation);
+                row.cell(name(outcome));
+                row.cell(r.error_code.as_deref());
+                row.cell(r.duration_ms);
+                row.cell(r.token_name.as_deref());
+                row.cell(r.realm.as_deref());
+                row.cell(r.ip_address.as_deref());
             }))
         })
     },
@@ -335,21 +337,28 @@ impl Batch<'_> {
     }
 }
 
-fn rows<T>(page: Page<T>, total: Option<i64>, row: impl FnMut(T) -> Vec<Value>) -> Rows {
+/// A page read, each item to be written as one row by `write`.
+fn fetched<T: Send + 'static>(
+    mut page: Page<T>,
+    total: Option<i64>,
+    write: impl Fn(&mut Row<'_>, &T) + Send + 'static,
+) -> Fetched {
     let next = if page.has_next {
-        page.items.last().map(|(cursor, _)| cursor.clone())
+        page.items
+            .last_mut()
+            .map(|(cursor, _)| std::mem::take(cursor))
     } else {
         None
     };
-    Rows {
-        rows: page
-            .items
-            .into_iter()
-            .map(|(_, item)| item)
-            .map(row)
-            .collect(),
+    Fetched {
+        rows: page.items.len(),
         next,
         total,
+        write: Box::new(move |out| {
+            for (_, item) in &page.items {
+                out.row(|row| write(row, item));
+            }
+        }),
     }
 }
 
@@ -375,44 +384,53 @@ fn range(params: &Value) -> Result<RangeArgs, String> {
     })
 }
 
-/// A value as GraphQL writes it in a response.
-fn json(value: GqlValue) -> Value {
-    value.into_json().unwrap_or(Value::Null)
+/// A `DateTime` as the scalar writes it.
+fn time(at: DateTime<Utc>) -> String {
+    Timestamp(at).to_rfc3339()
 }
 
-fn time(at: DateTime<Utc>) -> Value {
-    json(ScalarType::to_value(&Timestamp(at)))
+/// An enum value's GraphQL name.
+fn name<T: EnumType>(value: T) -> &'static str {
+    T::items()
+        .iter()
+        .find(|item| item.value == value)
+        .map_or("", |item| item.name)
 }
 
-fn enumeration<T: InputType>(value: T) -> Value {
-    json(value.to_value())
-}
-
-fn float(value: f64) -> Value {
-    json(GqlValue::from(value))
+fn texts<T: AsRef<str>>(list: &[T]) -> impl Iterator<Item = Item<'_>> {
+    list.iter().map(|text| Item::Text(text.as_ref()))
 }
 
 /// `DatasetRole { datasetId datasetName role }`.
-fn datasets(roles: Vec<DatasetRole>) -> Value {
-    roles
-        .into_iter()
-        .map(|d| {
-            let mut node = Map::with_capacity(3);
-            node.insert("datasetId".into(), d.dataset_id.into());
-            node.insert("datasetName".into(), d.dataset_name.into());
-            node.insert("role".into(), d.role.into());
-            Value::Object(node)
-        })
-        .collect()
+fn dataset(d: &DatasetRole) -> Item<'_> {
+    dataset_item(d.dataset_id, &d.dataset_name, &d.role)
+}
+
+fn dataset_ref<'a>(d: &'a DatasetRoleRef<'_>) -> Item<'a> {
+    dataset_item(d.dataset_id, &d.dataset_name, &d.role)
+}
+
+fn dataset_item<'a>(id: i32, name: &'a str, role: &'a str) -> Item<'a> {
+    Item::Object {
+        fields: [
+            ("datasetId", id.into()),
+            ("datasetName", Cell::Text(name)),
+            ("role", Cell::Text(role)),
+        ],
+        label: (name, role),
+    }
 }
 
 /// `AuditResource { type name id }`.
-fn resource(r: Resource) -> Value {
-    let mut node = Map::with_capacity(3);
-    node.insert("type".into(), r.kind.into());
-    node.insert("name".into(), r.name.into());
-    node.insert("id".into(), r.id.into());
-    Value::Object(node)
+fn resource(r: &Resource) -> Item<'_> {
+    Item::Object {
+        fields: [
+            ("type", Cell::Text(&r.kind)),
+            ("name", Cell::Text(&r.name)),
+            ("id", r.id.as_deref().into()),
+        ],
+        label: (&r.kind, &r.name),
+    }
 }
 
 #[cfg(test)]

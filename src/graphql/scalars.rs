@@ -28,7 +28,15 @@ impl ScalarType for Timestamp {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        Value::String(self.to_rfc3339())
+    }
+}
+
+impl Timestamp {
+    /// How the scalar is written: RFC 3339 in UTC (`Z`), with as many
+    /// fractional digits as it has (none, 3, 6 or 9).
+    pub fn to_rfc3339(self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
 }
 

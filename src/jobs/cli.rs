@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_graphql::{Request, Variables};
@@ -18,9 +17,6 @@ use crate::graphql::{self, AppSchema};
 use crate::progress::Progress;
 use crate::service::reports::{JobStatus, ReportJob};
 use crate::service::{Principal, Services};
-
-/// How often the job is looked at.
-const POLL: Duration = Duration::from_millis(200);
 
 /// The mutation that queues `kind`.
 fn mutation(kind: ReportKindArg) -> &'static str {
@@ -166,15 +162,14 @@ pub async fn run(
     Ok(job)
 }
 
-/// Polls the job until it ends, showing its progress on stderr.
+/// Follows the job until it ends (each change as it commits, rather than
+/// polling), showing its progress on stderr.
 async fn follow(services: &Services, actor: &Principal, id: i64) -> anyhow::Result<ReportJob> {
     let mut progress = Progress::new(format!("report {id}"), 1000);
-    loop {
-        let job = services
-            .reports
-            .get(actor, id)
-            .await?
-            .with_context(|| format!("report job {id} disappeared"))?;
+    let updates = services.live.report_job(actor, id).await?;
+    futures::pin_mut!(updates);
+    while let Some(job) = updates.next().await {
+        let job = job?;
         let rows = job.row_count.unwrap_or(0);
         let done = (job.progress.unwrap_or(0.0) * 1000.0) as u64;
         let message = || format!("{} · {rows} rows", job.status.as_str());
@@ -183,15 +178,17 @@ async fn follow(services: &Services, actor: &Principal, id: i64) -> anyhow::Resu
             return Ok(job);
         }
         progress.set(done, message);
-        tokio::time::sleep(POLL).await;
     }
+    bail!("report job {id} stopped being followed before it finished")
 }
 
 /// Copies the stored file to `output`, through a temporary file renamed at
-/// the end (so a failed copy leaves no partial file).
+/// the end (so a failed copy leaves no partial file). A file of a local
+/// store is copied by the kernel (`copy_file_range`) rather than streamed
+/// through this process.
 async fn write(store: &ReportStore, key: &str, output: &Path) -> anyhow::Result<()> {
-    let (_, mut stream) = store.open(key).await?;
     if output == Path::new("-") {
+        let (_, mut stream) = store.open(key).await?;
         let mut stdout = std::io::stdout().lock();
         while let Some(chunk) = stream.next().await {
             stdout.write_all(&chunk?)?;
@@ -204,11 +201,21 @@ async fn write(store: &ReportStore, key: &str, output: &Path) -> anyhow::Result<
         output.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
     let result = async {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
-        while let Some(chunk) = stream.next().await {
-            file.write_all(&chunk?)?;
-        }
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let file = match store.local_path(key) {
+            Some(source) => {
+                std::fs::copy(source, &partial)?;
+                std::fs::File::open(&partial)?
+            }
+            None => {
+                let (_, mut stream) = store.open(key).await?;
+                let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+                while let Some(chunk) = stream.next().await {
+                    file.write_all(&chunk?)?;
+                }
+                file.into_inner().map_err(|e| e.into_error())?
+            }
+        };
+        file.sync_all()?;
         std::fs::rename(&partial, output)?;
         anyhow::Ok(())
     }

@@ -1,29 +1,29 @@
 //! The report worker pool: each worker claims a job (with a lease it renews
 //! about once a second), reads the job's rows in batches as its requester
-//! (`graphql::report_rows`: the service behind the job's query, each row as
-//! the query's node), writes them in the job's format to storage, and marks
-//! the job done.
+//! and writes them in the job's format (`graphql::report_rows`: the service
+//! behind the job's query, each row as the query's node, straight into the
+//! file's buffer), uploads them to storage, and marks the job done.
 //! A sweep deletes files past their expiry.
 
 pub mod cli;
-mod formats;
+pub(crate) mod formats;
 mod storage;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use storage::ReportStore;
 
-use crate::graphql::report_rows::{self, Batch, Rows};
-use crate::service::reports::{Claimed, ReportKind};
-use crate::service::{Principal, Services};
+use crate::graphql::report_rows::{self, Batch};
+use crate::service::Services;
+use crate::service::reports::Claimed;
 use formats::Writer;
 
 /// Rows read per batch (the largest page the services serve).
 const BATCH: i32 = crate::service::page::MAX_PAGE_SIZE;
+/// Bytes gathered before they go to storage (which buffers whole parts).
+const FLUSH_BYTES: usize = 256 * 1024;
 /// How often an idle worker looks for jobs queued by other replicas, or
 /// whose worker's lease ran out.
 const POLL: Duration = Duration::from_secs(1);
@@ -149,44 +149,59 @@ impl Runner {
     }
 
     /// Writes the job's file at `key`; the error is the message its
-    /// requester reads. A reader task fetches the next batch while this one
-    /// is formatted and uploaded; at most two batches wait between them.
+    /// requester reads. One task reads the batches and writes their rows
+    /// straight into the file's buffer, so nothing built per row is handed
+    /// to another task; the next batch's query runs (in the database, or SQLite's
+    /// thread) while this one's rows are written, and storage uploads
+    /// finished parts meanwhile.
     async fn produce(&self, claim: &Claimed, key: &str) -> Result<Produced, String> {
         let job = &claim.job;
         let mut writer = Writer::new(job.format, report_rows::columns(job.kind));
         let mut upload = self.store.create(key);
-        let (batches, mut received) = mpsc::channel(2);
-        tokio::spawn(read_rows(
-            self.services.clone(),
-            job.kind,
-            job.requester.clone(),
-            job.params.clone(),
-            batches,
-        ));
         let storage_failed =
             |err: std::io::Error| format!("could not write the report file: {err}");
         let renew_every = renewal_interval(self.services.reports.settings().lease);
+        let read = |after: Option<String>, count: bool| {
+            report_rows::read(
+                job.kind,
+                Batch {
+                    after,
+                    size: BATCH,
+                    count,
+                    services: &self.services,
+                    requester: &job.requester,
+                    params: &job.params,
+                },
+            )
+        };
         // Progress shows after the first batch, then about once a second.
         let mut renewed: Option<Instant> = None;
         writer.begin();
         let mut rows: i64 = 0;
-        let mut total: Option<i64> = None;
-        while let Some(batch) = received.recv().await {
-            let batch = match batch {
-                Ok(batch) => batch,
+        let mut batch = read(None, true).await;
+        let total = batch.as_ref().ok().and_then(|batch| batch.total);
+        loop {
+            let mut current = match batch {
+                Ok(current) => current,
                 Err(message) => {
                     upload.abort().await;
                     return Err(message);
                 }
             };
-            total = total.or(batch.total);
-            for row in &batch.rows {
-                writer.row(row);
-            }
-            rows += batch.rows.len() as i64;
-            if let Err(err) = upload.write(&writer.take()).await {
-                upload.abort().await;
-                return Err(storage_failed(err));
+            rows += current.rows as i64;
+            let Some(after) = current.next.take() else {
+                current.write(&mut writer);
+                break;
+            };
+            let out = &mut writer;
+            (batch, ()) =
+                futures::join!(read(Some(after), false), async move { current.write(out) });
+            if writer.pending().len() >= FLUSH_BYTES {
+                if let Err(err) = upload.write(writer.pending()).await {
+                    upload.abort().await;
+                    return Err(storage_failed(err));
+                }
+                writer.clear();
             }
             if renewed.is_some_and(|at| at.elapsed() < renew_every) {
                 continue;
@@ -209,7 +224,7 @@ impl Runner {
             }
         }
         writer.finish();
-        if let Err(err) = upload.write(&writer.take()).await {
+        if let Err(err) = upload.write(writer.pending()).await {
             upload.abort().await;
             return Err(storage_failed(err));
         }
@@ -224,41 +239,4 @@ impl Runner {
 fn renewal_interval(lease: chrono::Duration) -> Duration {
     let quarter = lease.to_std().unwrap_or(Duration::ZERO) / 4;
     quarter.min(Duration::from_secs(1))
-}
-
-/// Reads the report's rows batch by batch into `batches`, the first batch
-/// with the row count; stops after the last batch, on the first error (sent
-/// on), or when the writer stops listening.
-async fn read_rows(
-    services: Services,
-    kind: ReportKind,
-    requester: Principal,
-    params: Value,
-    batches: mpsc::Sender<Result<Rows, String>>,
-) {
-    let mut after: Option<String> = None;
-    let mut first = true;
-    loop {
-        let batch = report_rows::read(
-            kind,
-            Batch {
-                after: after.take(),
-                size: BATCH,
-                count: first,
-                services: &services,
-                requester: &requester,
-                params: &params,
-            },
-        )
-        .await;
-        first = false;
-        let next = match &batch {
-            Ok(rows) => rows.next.clone(),
-            Err(_) => None,
-        };
-        if batches.send(batch).await.is_err() || next.is_none() {
-            return;
-        }
-        after = next;
-    }
 }

@@ -5,7 +5,7 @@
 //! that become an object only when the upload completes), so it becomes
 //! visible only once complete.
 
-use std::path::Path as FsPath;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,6 +22,10 @@ use tokio::io::AsyncWriteExt;
 /// Bytes per uploaded part: S3's smallest part size (except the last).
 const PART_BYTES: usize = 5 * 1024 * 1024;
 
+/// Bytes per part written to a local directory, which takes parts of any
+/// size: each is a write at its offset in a staging file.
+const LOCAL_PART_BYTES: usize = 1024 * 1024;
+
 /// Parts uploading at once; the next write waits for one to finish.
 const PARTS_IN_FLIGHT: usize = 2;
 
@@ -29,6 +33,8 @@ const PARTS_IN_FLIGHT: usize = 2;
 #[derive(Clone, Debug)]
 pub struct ReportStore {
     store: Arc<dyn ObjectStore>,
+    /// The same store when it is a local directory, whose files have paths.
+    local: Option<Arc<LocalFileSystem>>,
 }
 
 /// A file being written.
@@ -42,8 +48,10 @@ impl ReportStore {
     pub fn local(dir: &FsPath) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|err| anyhow::anyhow!("cannot create {}: {err}", dir.display()))?;
+        let local = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
         Ok(Self {
-            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+            store: local.clone(),
+            local: Some(local),
         })
     }
 
@@ -71,7 +79,7 @@ impl ReportStore {
             } else {
                 Arc::new(PrefixStore::new(s3, prefix))
             };
-            return Ok(Self { store });
+            return Ok(Self { store, local: None });
         }
         if location.contains("://") && !location.starts_with("file://") {
             anyhow::bail!(
@@ -86,16 +94,32 @@ impl ReportStore {
     pub fn memory() -> Self {
         Self {
             store: Arc::new(object_store::memory::InMemory::new()),
+            local: None,
         }
     }
 
-    /// Starts a file. At most [`PART_BYTES`] wait in the buffer and
+    /// Where the file at `key` lies on this machine, when the store is a
+    /// local directory.
+    pub fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.local
+            .as_ref()?
+            .path_to_filesystem(&Path::from(key))
+            .ok()
+    }
+
+    /// Starts a file. At most one part waits in the buffer and
     /// [`PARTS_IN_FLIGHT`] parts upload at once, so a report holds at most
-    /// about 15 MB of its file in memory (object_store's defaults, 10 MB
-    /// parts with 8 in flight, let a fast report reach 90 MB).
+    /// three parts of its file in memory: about 15 MB on S3 (object_store's
+    /// defaults, 10 MB parts with 8 in flight, let a fast report reach
+    /// 90 MB), 3 MB in a local directory.
     pub fn create(&self, key: &str) -> Upload {
+        let part = if self.local.is_some() {
+            LOCAL_PART_BYTES
+        } else {
+            PART_BYTES
+        };
         Upload {
-            writer: BufWriter::with_capacity(self.store.clone(), Path::from(key), PART_BYTES)
+            writer: BufWriter::with_capacity(self.store.clone(), Path::from(key), part)
                 .with_max_concurrency(PARTS_IN_FLIGHT),
             written: 0,
         }

@@ -106,10 +106,12 @@ impl Realms {
     }
 
     pub fn name(&self, id: i32) -> String {
-        self.by_id
-            .get(&id)
-            .map(|r| r.name.clone())
-            .unwrap_or_default()
+        self.name_of(id).to_owned()
+    }
+
+    /// [`Realms::name`], borrowed ("" for an unknown id).
+    pub fn name_of(&self, id: i32) -> &str {
+        self.by_id.get(&id).map_or("", |r| r.name.as_str())
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Realm> {

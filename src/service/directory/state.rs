@@ -1,5 +1,6 @@
 //! A user's state, and what changed between two states.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -152,11 +153,34 @@ pub fn encode_roles(roles: &BTreeSet<String>) -> String {
 }
 
 pub fn decode_roles(stored: &str) -> Vec<String> {
-    serde_json::from_str(stored).unwrap_or_default()
+    read_roles(stored)
+        .into_iter()
+        .map(Cow::into_owned)
+        .collect()
 }
 
-#[derive(Serialize, Deserialize)]
+/// [`decode_roles`], borrowing each name from `stored` (unless it holds an
+/// escape), for reading many rows.
+pub fn read_roles(stored: &str) -> Vec<Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
+    let names: Vec<Name> = serde_json::from_str(stored).unwrap_or_default();
+    names.into_iter().map(|Name(name)| name).collect()
+}
+
+#[derive(Serialize)]
 struct StoredDatasetRole(i32, String, String);
+
+/// A dataset role read from its stored form, borrowing its names (unless
+/// they hold an escape).
+#[derive(Debug, Deserialize)]
+pub struct DatasetRoleRef<'a> {
+    pub dataset_id: i32,
+    #[serde(borrow)]
+    pub dataset_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+}
 
 /// Stored form of dataset roles: a JSON array of `[id, name, role]`, by id.
 pub fn encode_datasets(datasets: &BTreeMap<i32, (String, String)>) -> String {
@@ -168,16 +192,21 @@ pub fn encode_datasets(datasets: &BTreeMap<i32, (String, String)>) -> String {
 }
 
 pub fn decode_datasets(stored: &str) -> Vec<DatasetRole> {
-    let rows: Vec<StoredDatasetRole> = serde_json::from_str(stored).unwrap_or_default();
-    rows.into_iter()
-        .map(
-            |StoredDatasetRole(dataset_id, dataset_name, role)| DatasetRole {
-                dataset_id,
-                dataset_name,
-                role,
-            },
-        )
+    read_datasets(stored)
+        .into_iter()
+        .map(|d| DatasetRole {
+            dataset_id: d.dataset_id,
+            dataset_name: d.dataset_name.into_owned(),
+            role: d.role.into_owned(),
+        })
         .collect()
+}
+
+/// [`decode_datasets`], borrowing from `stored`, for reading many rows.
+pub fn read_datasets(stored: &str) -> Vec<DatasetRoleRef<'_>> {
+    // Each is stored as `[id, name, role]`, which reads as the struct's
+    // fields in order.
+    serde_json::from_str(stored).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -222,5 +251,18 @@ mod tests {
         );
         let types = vec![ChangeType::Created, ChangeType::AppRole];
         assert_eq!(ChangeType::from_mask(ChangeType::mask(&types)), types);
+    }
+
+    #[test]
+    fn names_with_escapes_read_back() {
+        let mut s = state(UserStatus::Active, &["say \"hi\"", "tab\t", "é"]);
+        s.datasets.insert(3, ("back\\slash".into(), "\u{1}".into()));
+        assert_eq!(decode_roles(&encode_roles(&s.roles)), s.roles_vec());
+        let datasets = encode_datasets(&s.datasets);
+        let read = read_datasets(&datasets);
+        assert_eq!(read[0].dataset_name, "back\\slash");
+        assert_eq!(read[0].role, "\u{1}");
+        assert!(read_roles("not json").is_empty());
+        assert!(read_datasets("[[1]]").is_empty());
     }
 }

@@ -1,17 +1,19 @@
 //! The changelog: changes in a half-open date range, filtered, in (date, id)
 //! order either way, paged by keyset.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use entity::{user, user_change};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
-use super::{History, UserChange, to_change};
-use crate::service::directory::ChangeType;
+use super::{History, StoredChange, UserChange, to_change};
+use crate::service::directory::{ChangeType, Realms};
 use crate::service::filter::{
     FilterContext, FilterTarget, UserFilter, holds_any_role, realm_scope,
 };
-use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs};
+use crate::service::page::{self, KeyPart, Keyset, Page, PageArgs, Rows};
 use crate::service::{Error, Principal, Result, Scope};
 use crate::time::to_micros;
 
@@ -32,6 +34,12 @@ pub struct ChangelogQuery {
 #[derive(Debug, Clone)]
 pub struct ChangeMatch {
     condition: Condition,
+}
+
+/// A page of the changelog as stored, and the realms its rows name.
+pub struct StoredChanges {
+    pub page: Page<StoredChange>,
+    pub realms: Arc<Realms>,
 }
 
 /// The filter read on `user_changes`: the state after each change.
@@ -91,6 +99,37 @@ impl History {
         query: &ChangelogQuery,
         args: &PageArgs,
     ) -> Result<(Page<UserChange>, ChangeMatch)> {
+        let (page, realms, matched) = self
+            .read_changelog(actor, query, args, &page::Models)
+            .await?;
+        Ok((page.map(|m| to_change(&realms, m)), matched))
+    }
+
+    /// [`History::changelog`] as stored, for reading a great many rows
+    /// (reports): each row's columns read by position (on SQLite a whole
+    /// page is one value), its lists decoded only when they are written.
+    pub async fn stored_changelog(
+        &self,
+        actor: &Principal,
+        query: &ChangelogQuery,
+        args: &PageArgs,
+    ) -> Result<(StoredChanges, ChangeMatch)> {
+        let columns = page::Columns::new(StoredChange::COLUMNS.to_vec());
+        let (page, realms, matched) = self.read_changelog(actor, query, args, &columns).await?;
+        Ok((StoredChanges { page, realms }, matched))
+    }
+
+    /// The changelog's page, its rows read by `rows`.
+    async fn read_changelog<F: Rows<user_change::Entity>>(
+        &self,
+        actor: &Principal,
+        query: &ChangelogQuery,
+        args: &PageArgs,
+        rows: &F,
+    ) -> Result<(Page<F::Row>, Arc<Realms>, ChangeMatch)>
+    where
+        F::Row: ChangeKey,
+    {
         actor.require(Scope::ChangelogRead)?;
         page::validate(args)?;
         if let (Some(start), Some(end)) = (query.start, query.end)
@@ -135,14 +174,14 @@ impl History {
             condition.clone(),
             &keyset(query.descending),
             args,
-            &page::Models,
-            |m| vec![KeyPart::Int(m.changed_at), KeyPart::Int(m.id)],
+            rows,
+            |row| {
+                let (changed_at, id) = row.key();
+                vec![KeyPart::Int(changed_at), KeyPart::Int(id)]
+            },
         )
         .await?;
-        Ok((
-            page.map(|m| to_change(&realms, m)),
-            ChangeMatch { condition },
-        ))
+        Ok((page, realms, ChangeMatch { condition }))
     }
 
     pub async fn count_changes(&self, query: &ChangeMatch) -> Result<i64> {
@@ -151,5 +190,22 @@ impl History {
             user_change::Entity::find().filter(query.condition.clone()),
         )
         .await
+    }
+}
+
+/// A change's place in the changelog's order: (changed_at, id).
+trait ChangeKey {
+    fn key(&self) -> (i64, i64);
+}
+
+impl ChangeKey for user_change::Model {
+    fn key(&self) -> (i64, i64) {
+        (self.changed_at, self.id)
+    }
+}
+
+impl ChangeKey for StoredChange {
+    fn key(&self) -> (i64, i64) {
+        (self.changed_at, self.id)
     }
 }
