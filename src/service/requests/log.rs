@@ -21,15 +21,18 @@ use crate::db::Db;
 use crate::service::Result;
 use crate::time::to_micros;
 
-/// Most rows one insert writes.
-const BATCH: usize = 500;
+/// Most rows one insert (and one transaction) writes: with [`COMMIT_EVERY`],
+/// the writer keeps up with 10,000 requests/s. 20,000 bound values, within
+/// every backend's limit (SQLite 32,766, PostgreSQL and MySQL 65,535).
+const BATCH: usize = 2000;
 
 /// The writer commits at most once per this long, so that records gather
-/// into fewer, larger transactions: on SQLite each commit is an fsync that
-/// competes with the requests being served (at 5,000 requests/s, committing
-/// whatever had queued cost 15% of the throughput). A flush is answered
-/// at once all the same.
-const COMMIT_EVERY: Duration = Duration::from_millis(50);
+/// into fewer, larger transactions: on SQLite each commit is an fsync and
+/// makes every reading connection drop its page cache, beside the requests
+/// being served. At about 5,000 requests/s, committing whatever had queued
+/// cost 15% of the throughput, every 50 ms 9%, every 200 ms 4-7%
+/// (docs/BENCHMARKS.md). A flush is answered at once all the same.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
 
 /// Most rows one pruning statement deletes, so that pruning a large backlog
 /// never holds locks for long.
