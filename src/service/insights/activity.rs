@@ -131,21 +131,26 @@ struct AppRow {
 /// Rows per `IN (...)` list of user ids.
 const ID_CHUNK: usize = 1_000;
 
-/// Ids per range of `emails`' reads.
+/// Ids per range of `emails_by_id`'s reads.
 const ID_WINDOW: i32 = 10_000;
 
 /// The emails of `ids` (sorted; deleted users' too: their activity stays
 /// theirs), maybe with others'.
 ///
 /// Where at least a quarter of the users table's id span is wanted, every
-/// email is read in one statement ([`all_emails`]). Otherwise ids are read
-/// by range where at least a quarter of a range's ids are wanted (a primary
-/// key range scan, where a list of 1,000 ids costs 1,000 lookups), by list
-/// elsewhere.
+/// email is read in one statement ([`all_emails`]), else by id
+/// ([`emails_by_id`]).
 async fn emails<C: ConnectionTrait>(db: &C, ids: &[i32]) -> Result<HashMap<i32, String>> {
     if wants_all_users(db, ids.len()).await? {
         return all_emails(db).await;
     }
+    emails_by_id(db, ids).await
+}
+
+/// The emails of `ids` (sorted), maybe with others': by range where at
+/// least a quarter of a range's ids are wanted (a primary key range scan,
+/// where a list of 1,000 ids costs 1,000 lookups), by list elsewhere.
+async fn emails_by_id<C: ConnectionTrait>(db: &C, ids: &[i32]) -> Result<HashMap<i32, String>> {
     let mut out = HashMap::with_capacity(ids.len());
     let mut rest = ids;
     while let Some(&first) = rest.first() {
@@ -404,9 +409,9 @@ impl Insights {
                 // users, every email is read while another thread gathers
                 // and sorts each user's samples; otherwise the users' ids
                 // come first.
-                let all = wants_all_users(&*tx, samples.len()).await?;
+                let read_all = wants_all_users(&*tx, samples.len()).await?;
                 let latencies = tokio::task::spawn_blocking(move || samples.percentiles());
-                let all = if all {
+                let every_email = if read_all {
                     Some(all_emails(&*tx).await?)
                 } else {
                     None
@@ -414,11 +419,12 @@ impl Insights {
                 let latencies = latencies
                     .await
                     .map_err(|e| Error::Internal(anyhow::anyhow!("percentiles: {e}")))?;
-                let emails = match all {
+                // Fewer users than sessions: by id, without asking again.
+                let emails = match every_email {
                     Some(emails) => emails,
                     None => {
                         let ids: Vec<i32> = latencies.iter().map(|l| l.0).collect();
-                        emails(&*tx, &ids).await?
+                        emails_by_id(&*tx, &ids).await?
                     }
                 };
                 Ok((latencies, emails))
