@@ -28,6 +28,7 @@ backend_tests!(
 backend_tests!(
     config = without_workers;
     report_job_updates_until_success_then_completes,
+    every_report_job_state_is_pushed,
 );
 
 backend_tests!(config = one_socket; sockets_beyond_the_limit_are_refused);
@@ -499,8 +500,7 @@ async fn a_lagging_subscriber_holds_no_writer_up(t: TestServer) {
 
 // ───────────────── report jobs ─────────────────
 
-const FOLLOW: &str =
-    "subscription($id: ID!) { reportJobUpdated(id: $id) { id status progress rowCount ready } }";
+const FOLLOW: &str = "subscription($id: ID!) { reportJobUpdated(id: $id) { id status startedAt progress rowCount ready } }";
 
 /// A 1,200-row changelog report followed from PENDING, its worker started
 /// only once the subscriber saw PENDING: the states pushed until
@@ -611,29 +611,27 @@ async fn report_job_updates_until_success_then_completes(t: TestServer) {
 }
 
 /// Every state is pushed, STARTED and the progress between batches
-/// included, however fast the job (the issue: "pushes each change").
-/// Ignored, a known gap: `reportJobUpdated` reads the job again on each
-/// notice, so the states a fast job passes through between two reads are
-/// never pushed (src/service/live.rs). Unignore once notices carry the
-/// job's state.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: reportJobUpdated coalesces states a fast job passes between two reads"]
-async fn every_report_job_state_is_pushed() {
-    run(Backend::Sqlite, default_config(), |t| async move {
-        let (states, _, _) = followed_report(&t).await;
-        assert!(
-            states.iter().any(|s| s["status"] == "STARTED"),
-            "STARTED was pushed: {states:?}"
-        );
-        assert!(
-            states
-                .iter()
-                .filter_map(|s| s["progress"].as_f64())
-                .any(|p| p > 0.0 && p < 1.0),
-            "progress between batches was pushed: {states:?}"
-        );
-    })
-    .await
+/// included, however fast the job (the issue: "pushes each change"): each
+/// notice carries the state its transaction left the job in.
+async fn every_report_job_state_is_pushed(t: TestServer) {
+    let (states, _, _) = followed_report(&t).await;
+    let statuses: Vec<&str> = states.iter().filter_map(|s| s["status"].as_str()).collect();
+    assert_eq!(statuses.first().copied(), Some("PENDING"), "{states:?}");
+    assert!(
+        statuses.contains(&"STARTED"),
+        "STARTED was pushed: {states:?}"
+    );
+    let started = &states[statuses.iter().position(|s| *s == "STARTED").unwrap()];
+    assert!(started["startedAt"].is_string(), "{started}");
+    assert!(
+        states
+            .iter()
+            .filter_map(|s| s["progress"].as_f64())
+            .any(|p| p > 0.0 && p < 1.0),
+        "progress between batches was pushed: {states:?}"
+    );
+    // Each push differs from the one before: no state is pushed twice.
+    assert!(states.windows(2).all(|w| w[0] != w[1]), "{states:?}");
 }
 
 /// A JSON object as a GraphQL input literal.

@@ -9,8 +9,11 @@
 //! at commit ([`listen`]); on MariaDB each replica tails the tables by id
 //! ([`tail`]); SQLite has one process.
 //!
-//! Notices carry ids only: a subscriber reads the row it is told about, with
-//! its own token, so it sees exactly what a query would show it.
+//! Notices of new rows carry ids only: a subscriber reads the row it is told
+//! about, with its own token, so it sees exactly what a query would show it.
+//! A report job's notice also carries the state the transaction left it in
+//! ([`JobState`]): a job changes in place, and reading it back would skip the
+//! states it passed through in between.
 //!
 //! [`Db::write`]: crate::db::Db::write
 
@@ -27,6 +30,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::db::Db;
+use crate::service::reports::JobState;
 
 /// Something a committed transaction wrote that a subscriber may follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,27 +39,33 @@ pub enum Change {
     AuditEvent(i64),
     /// A new entry of a user's history.
     UserChange(i64),
-    /// A report job's status or progress changed.
-    ReportJob(i64),
+    /// A report job's status or progress changed, to this.
+    ReportJob(i64, JobState),
 }
 
 impl Change {
-    /// `a12`, `u7`, `j3`: the form notifications carry.
+    /// `a12`, `u7`, `j3:STARTED.1.…` ([`JobState::encode`]): the form
+    /// notifications carry.
     fn encode(self) -> String {
         match self {
             Change::AuditEvent(id) => format!("a{id}"),
             Change::UserChange(id) => format!("u{id}"),
-            Change::ReportJob(id) => format!("j{id}"),
+            Change::ReportJob(id, state) => format!("j{id}:{}", state.encode()),
         }
     }
 
     fn decode(s: &str) -> Option<Self> {
-        let (kind, id) = s.split_at_checked(1)?;
-        let id = id.parse().ok()?;
+        let (kind, rest) = s.split_at_checked(1)?;
         match kind {
-            "a" => Some(Change::AuditEvent(id)),
-            "u" => Some(Change::UserChange(id)),
-            "j" => Some(Change::ReportJob(id)),
+            "a" => Some(Change::AuditEvent(rest.parse().ok()?)),
+            "u" => Some(Change::UserChange(rest.parse().ok()?)),
+            "j" => {
+                let (id, state) = rest.split_once(':')?;
+                Some(Change::ReportJob(
+                    id.parse().ok()?,
+                    JobState::decode(state)?,
+                ))
+            }
             _ => None,
         }
     }
@@ -146,7 +156,7 @@ impl Bus {
 
     /// Sends `change` unless a new row's notice was sent already.
     fn deliver(&self, change: Change) {
-        if !matches!(change, Change::ReportJob(_)) {
+        if !matches!(change, Change::ReportJob(..)) {
             let mut delivered = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
             if !delivered.ids.insert(change) {
                 return;
@@ -215,13 +225,14 @@ pub fn start(db: &Db) -> Option<JoinHandle<()>> {
 mod tests {
     use super::*;
 
+    fn job(id: i64) -> Change {
+        let state = JobState::decode("STARTED.1.1733356800000000.3fe0000000000000.500").unwrap();
+        Change::ReportJob(id, state)
+    }
+
     #[test]
     fn changes_round_trip_through_their_encoding() {
-        for change in [
-            Change::AuditEvent(12),
-            Change::UserChange(i64::MAX),
-            Change::ReportJob(1),
-        ] {
+        for change in [Change::AuditEvent(12), Change::UserChange(i64::MAX), job(1)] {
             assert_eq!(Change::decode(&change.encode()), Some(change));
         }
         assert_eq!(Change::decode("x1"), None);
@@ -249,19 +260,14 @@ mod tests {
     fn a_new_row_is_delivered_once_and_own_notifications_are_skipped() {
         let bus = Bus::default();
         let mut rx = bus.subscribe();
-        bus.publish(&[Change::AuditEvent(1), Change::ReportJob(2)]);
-        bus.publish(&[Change::AuditEvent(1), Change::ReportJob(2)]);
+        bus.publish(&[Change::AuditEvent(1), job(2)]);
+        bus.publish(&[Change::AuditEvent(1), job(2)]);
         bus.receive(&bus.payloads(&[Change::UserChange(3)])[0]);
         bus.receive("elsewhere u4,a1");
         let got: Vec<Change> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
         assert_eq!(
             got,
-            [
-                Change::AuditEvent(1),
-                Change::ReportJob(2),
-                Change::ReportJob(2),
-                Change::UserChange(4)
-            ]
+            [Change::AuditEvent(1), job(2), job(2), Change::UserChange(4)]
         );
     }
 }

@@ -2,9 +2,10 @@
 //! (docs/SUBSCRIPTIONS.md).
 //!
 //! Scopes and realms are checked when a subscription starts, as for the
-//! matching query; then every notice is read back with the subscriber's
-//! token through the same lookup `node(id:)` uses, so an object outside its
-//! realms is never pushed.
+//! matching query; then every notice of a new row is read back with the
+//! subscriber's token through the same lookup `node(id:)` uses, so an object
+//! outside its realms is never pushed. A report job's notice carries its
+//! state, which is pushed as it is ([`JobState`]).
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::audit_events::{AuditEvent, AuditEvents};
 use super::directory::normalize_realm;
 use super::history::{History, UserChange};
-use super::reports::{ReportJob, Reports};
+use super::reports::{JobState, ReportJob, Reports};
 use super::{Error, Principal, RealmAccess, Result, Scope};
 use crate::db::Db;
 use crate::events::Change;
@@ -142,9 +143,10 @@ impl Live {
         ))
     }
 
-    /// A report job: its state now, then each change of status or progress;
-    /// the stream ends after the job finishes. A job the token may not see
-    /// is NOT_FOUND, exactly like a missing one.
+    /// A report job: its state now, then each state it passes through (the
+    /// state its notice carries: every one is pushed, however quickly they
+    /// follow each other); the stream ends after the job finishes. A job the
+    /// token may not see is NOT_FOUND, exactly like a missing one.
     pub async fn report_job(
         &self,
         actor: &Principal,
@@ -160,35 +162,39 @@ impl Live {
             .ok_or_else(|| missing_job(id))?;
         let (reports, actor) = (self.reports.clone(), actor.clone());
         Ok(async_stream::stream! {
-            let mut last = Shown::of(&job);
-            let finished = job.status.is_finished();
+            let mut last = job.clone();
             yield Ok(job);
-            if finished {
+            if last.status.is_finished() {
                 return;
             }
             let mut recheck = tokio::time::interval(JOB_RECHECK);
             recheck.tick().await;
             loop {
-                tokio::select! {
+                let noticed = tokio::select! {
                     notice = notices.recv() => match notice {
-                        Ok(Change::ReportJob(changed)) if changed == id => {}
+                        Ok(Change::ReportJob(changed, state)) if changed == id => Some(state),
                         Ok(_) => continue,
-                        // Missed notices do not matter: the job is read again.
-                        Err(RecvError::Lagged(_)) => {}
+                        // Missed notices: the job is read again.
+                        Err(RecvError::Lagged(_)) => None,
                         Err(RecvError::Closed) => break,
                     },
-                    _ = recheck.tick() => {}
-                }
-                match reports.get(&actor, id).await {
+                    _ = recheck.tick() => None,
+                };
+                // A waiting or running state is pushed as its notice says; a
+                // finished job is read for what its end set (file, error).
+                let next = match noticed {
+                    Some(state) if !state.status.is_finished() => Ok(Some(state.applied_to(&last))),
+                    _ => reports.get(&actor, id).await,
+                };
+                match next {
                     Ok(Some(job)) => {
-                        let shown = Shown::of(&job);
-                        if shown == last {
+                        // Already shown (a read may run ahead of notices).
+                        if !JobState::of(&job).is_after(&JobState::of(&last)) {
                             continue;
                         }
-                        last = shown;
-                        let finished = job.status.is_finished();
+                        last = job.clone();
                         yield Ok(job);
-                        if finished {
+                        if last.status.is_finished() {
                             break;
                         }
                     }
@@ -239,24 +245,4 @@ where
 
 fn missing_job(id: i64) -> Error {
     Error::not_found(format!("no report job with id {id}"))
-}
-
-/// What a job's subscriber is told about: a change to any of it is pushed.
-#[derive(PartialEq)]
-struct Shown {
-    status: &'static str,
-    progress: Option<f64>,
-    row_count: Option<i64>,
-    ready: bool,
-}
-
-impl Shown {
-    fn of(job: &ReportJob) -> Self {
-        Self {
-            status: job.status.as_str(),
-            progress: job.progress,
-            row_count: job.row_count,
-            ready: job.object_key.is_some(),
-        }
-    }
 }

@@ -15,7 +15,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::{JobStatus, ReportJob, Reports, resource, single_realm};
+use super::{JobState, JobStatus, ReportJob, Reports, resource, single_realm};
 use crate::events::{self, Change};
 use crate::service::audit::{self, NewEvent};
 use crate::service::{Error, Result};
@@ -87,8 +87,9 @@ impl Reports {
                 active.attempts = Set(attempts);
                 active.progress = Set(Some(0.0));
                 active.row_count = Set(Some(0));
-                events::written(Change::ReportJob(id));
-                Ok(Some(ReportJob::from_model(active.update(tx).await?)?))
+                let job = ReportJob::from_model(active.update(tx).await?)?;
+                events::written(Change::ReportJob(id, JobState::of(&job)));
+                Ok(Some(job))
             })
             .await?;
         Ok(claimed.map(|job| Claimed {
@@ -114,7 +115,10 @@ impl Reports {
             .await?;
         let held = updated.rows_affected == 1;
         if held {
-            self.db.announce(&[Change::ReportJob(claim.job.id)]).await?;
+            let state = JobState::of(&claim.job).with_progress(progress, rows);
+            self.db
+                .announce(&[Change::ReportJob(claim.job.id, state)])
+                .await?;
         }
         Ok(held)
     }
@@ -198,7 +202,8 @@ impl Reports {
                         return Ok(false);
                     }
                     let job = &claim.job;
-                    events::written(Change::ReportJob(job.id));
+                    let state = JobState::of(job).with_status(status);
+                    events::written(Change::ReportJob(job.id, state));
                     audit::record(
                         tx,
                         &job.requester,

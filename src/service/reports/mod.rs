@@ -8,6 +8,7 @@
 mod counts;
 mod leases;
 mod signing;
+mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::sync::{Notify, OnceCell};
 
 pub use leases::Claimed;
 pub use signing::Signature;
+pub use state::JobState;
 
 use super::audit::{self, NewEvent, Resource};
 use super::page::{self, KeyPart, Keyset, Page, PageArgs};
@@ -134,7 +136,7 @@ impl ReportFormat {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobStatus {
     Pending,
     Started,
@@ -192,6 +194,9 @@ pub struct ReportJob {
     pub expires_at: Option<DateTime<Utc>>,
     pub progress: Option<f64>,
     pub row_count: Option<i64>,
+    /// Claims so far: a worker that lost its lease leaves the job to another
+    /// attempt.
+    pub attempts: i32,
     pub byte_size: Option<i64>,
     pub error: Option<String>,
     /// Where the finished file is stored (None before and once expired).
@@ -216,6 +221,7 @@ impl ReportJob {
             expires_at: m.expires_at.map(from_micros),
             progress: m.progress,
             row_count: m.row_count,
+            attempts: m.attempts,
             byte_size: m.byte_size,
             error: m.error,
             object_key: m.object_key,
@@ -380,7 +386,7 @@ impl Reports {
                         .insert(tx)
                         .await?;
                         let job = ReportJob::from_model(row)?;
-                        events::written(Change::ReportJob(job.id));
+                        events::written(Change::ReportJob(job.id, JobState::of(&job)));
                         audit::record(
                             tx,
                             actor,
@@ -497,7 +503,7 @@ impl Reports {
                 active.lease_owner = Set(None);
                 active.lease_until = Set(None);
                 let job = ReportJob::from_model(active.update(tx).await?)?;
-                events::written(Change::ReportJob(job.id));
+                events::written(Change::ReportJob(job.id, JobState::of(&job)));
                 audit::record(
                     tx,
                     actor,
