@@ -11,8 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::api_request;
 use metrics::SharedString;
-use sea_orm::ActiveValue::NotSet;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, Value,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rollup::{Counted, Deltas};
@@ -21,10 +24,18 @@ use crate::db::Db;
 use crate::service::Result;
 use crate::time::to_micros;
 
-/// Most rows one insert (and one transaction) writes: with [`COMMIT_EVERY`],
-/// the writer keeps up with 10,000 requests/s. 20,000 bound values, within
-/// every backend's limit (SQLite 32,766, PostgreSQL and MySQL 65,535).
+/// Most rows one transaction writes: with [`COMMIT_EVERY`], the writer
+/// keeps up with 10,000 requests/s.
 const BATCH: usize = 2000;
+
+/// Rows per INSERT: a batch is written by statements of these sizes, largest
+/// first (1,000 rows: three of 256, three of 64, ... twelve statements at
+/// most), each prepared once per connection and reused. A statement of the
+/// batch's own size would be a new text every time, parsed and planned anew
+/// (SQLite prepares a 1,000-row INSERT for longer than it takes to run it)
+/// and kept in each connection's statement cache. 256 rows bind 2,304
+/// values, within every backend's limit.
+const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// The writer commits at most once per this long, so that records gather
 /// into fewer, larger transactions: on SQLite each commit is an fsync and
@@ -320,6 +331,7 @@ fn counted(m: &api_request::Model) -> Counted<'_> {
 /// metrics, inserts it and adds it to the hourly rollup in one transaction,
 /// answers the flushes among it, and waits for more.
 async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<OperationLabels>) {
+    let inserts = Inserts::new(db.backend());
     let mut entries = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut entries, BATCH).await > 0 {
         let started = tokio::time::Instant::now();
@@ -345,18 +357,10 @@ async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<Oper
             for row in &rows {
                 deltas.add(&counted(row), 1);
             }
-            let (rows, deltas) = (&rows, &deltas);
+            let (rows, deltas, inserts) = (&rows, &deltas, &inserts);
             let written = db
                 .write(|tx| async move {
-                    let inserts = rows.iter().map(|m| {
-                        let mut row = api_request::ActiveModel::from(m.clone());
-                        row.id = NotSet;
-                        row
-                    });
-                    // Nothing reads the new ids: no RETURNING clause.
-                    api_request::Entity::insert_many(inserts)
-                        .exec_without_returning(&*tx)
-                        .await?;
+                    inserts.write(&*tx, rows).await?;
                     deltas.apply(&*tx).await
                 })
                 .await;
@@ -375,6 +379,80 @@ async fn write(db: Db, mut receiver: mpsc::Receiver<Entry>, operations: Arc<Oper
         if !flushed {
             tokio::time::sleep_until(started + COMMIT_EVERY).await;
         }
+    }
+}
+
+/// The writer's INSERT statements, one text per size in [`CHUNKS`].
+struct Inserts {
+    backend: DbBackend,
+    /// By position in [`CHUNKS`].
+    texts: Vec<String>,
+}
+
+/// The columns a record fills (the id is the database's), in the order
+/// [`Inserts::bind`] binds them.
+const COLUMNS: [api_request::Column; 9] = [
+    api_request::Column::OccurredAt,
+    api_request::Column::Operation,
+    api_request::Column::Success,
+    api_request::Column::ErrorCode,
+    api_request::Column::DurationMicros,
+    api_request::Column::TokenId,
+    api_request::Column::TokenName,
+    api_request::Column::Realm,
+    api_request::Column::IpAddress,
+];
+
+impl Inserts {
+    fn new(backend: DbBackend) -> Self {
+        let texts = CHUNKS
+            .iter()
+            .map(|&rows| {
+                let mut insert = Query::insert();
+                insert.into_table(api_request::Entity).columns(COLUMNS);
+                for _ in 0..rows {
+                    insert.values_panic(COLUMNS.map(|_| Value::from(0i64).into()));
+                }
+                backend.build(&insert).sql
+            })
+            .collect();
+        Self { backend, texts }
+    }
+
+    /// Inserts `rows` in `db`'s transaction.
+    async fn write<C: ConnectionTrait>(&self, db: &C, rows: &[api_request::Model]) -> Result<()> {
+        let mut rest = rows;
+        for (size, text) in CHUNKS.iter().zip(&self.texts) {
+            while rest.len() >= *size {
+                let (chunk, after) = rest.split_at(*size);
+                let mut values = Vec::with_capacity(size * COLUMNS.len());
+                for row in chunk {
+                    Self::bind(row, &mut values);
+                }
+                db.execute_raw(Statement::from_sql_and_values(
+                    self.backend,
+                    text.as_str(),
+                    values,
+                ))
+                .await?;
+                rest = after;
+            }
+        }
+        Ok(())
+    }
+
+    fn bind(row: &api_request::Model, values: &mut Vec<Value>) {
+        values.extend([
+            row.occurred_at.into(),
+            row.operation.clone().into(),
+            row.success.into(),
+            row.error_code.clone().into(),
+            row.duration_micros.into(),
+            row.token_id.into(),
+            row.token_name.clone().into(),
+            row.realm.clone().into(),
+            row.ip_address.clone().into(),
+        ]);
     }
 }
 
