@@ -79,6 +79,12 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How often request-log records past their retention are deleted.
 const PRUNE_REQUESTS_EVERY: Duration = Duration::from_secs(600);
 
+/// How often the Prometheus recorder folds the latencies recorded since into
+/// its histograms. Until then each one is kept as a sample (its value and
+/// time): on a server nobody scraped, they grew by 16 bytes per request for
+/// good.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// What every handler reaches.
 #[derive(Clone)]
 pub struct AppState {
@@ -189,8 +195,14 @@ async fn housekeeping(services: Services, rate_limits: Arc<RateLimits>) {
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     let mut prune_requests = tokio::time::interval(PRUNE_REQUESTS_EVERY);
+    let mut metrics_upkeep = tokio::time::interval(METRICS_UPKEEP_EVERY);
     loop {
         tokio::select! {
+            _ = metrics_upkeep.tick() => {
+                if let Some(recorder) = metrics::install() {
+                    recorder.run_upkeep();
+                }
+            }
             _ = flush.tick() => {
                 if let Err(err) = services.sign_in_failures.flush().await {
                     tracing::warn!(error = %err, "could not record failed sign-ins; will retry");
