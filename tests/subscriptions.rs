@@ -20,6 +20,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 backend_tests!(
     connection_init_authenticates_the_socket,
+    a_socket_closes_once_its_token_is_revoked_or_expired,
     each_subscription_sees_only_its_realms,
     events_arrive_after_commit_in_order_and_failures_push_nothing,
     a_lagging_subscriber_holds_no_writer_up,
@@ -131,6 +132,19 @@ impl Ws {
         }
     }
 
+    /// The close frame's code and reason, after whatever messages come first.
+    async fn closed_after_messages(&mut self) -> (u16, String) {
+        loop {
+            match self.frame(EXPECT).await {
+                Some(Message::Text(_)) => continue,
+                Some(Message::Close(Some(frame))) => {
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
+                other => panic!("expected the socket to close, got {other:?}"),
+            }
+        }
+    }
+
     /// Starts subscription `id`, and waits until the server runs it: a
     /// protocol ping after the subscribe is answered only once the server
     /// has read the subscribe; a second round trip lets it start the stream.
@@ -234,6 +248,63 @@ async fn connection_init_authenticates_the_socket(t: TestServer) {
 
 // ───────────────── limits and shutdown ─────────────────
 
+/// A socket lives no longer than its token: revoked, or past its expiry,
+/// the socket closes with 4403 and the reason (its subscriptions end), as a
+/// request with that token would be refused; another token's socket stays.
+async fn a_socket_closes_once_its_token_is_revoked_or_expired(t: TestServer) {
+    let base = t.url().to_owned();
+    t.create_realm("a").await;
+    let expires = (t.now() + chrono::Duration::minutes(1)).to_rfc3339();
+    let mut tokens = Vec::new();
+    for (name, expires_at) in [
+        ("revoked", None),
+        ("expiring", Some(expires)),
+        ("kept", None),
+    ] {
+        let created = t
+            .admin_ok(
+                "mutation($input: CreateApiTokenInput!) { createApiToken(input: $input) { secret token { id } } }",
+                json!({ "input": { "name": name, "scopes": ["AUDIT_READ"], "realms": ["a"],
+                                   "expiresAt": expires_at } }),
+            )
+            .await["createApiToken"]
+            .clone();
+        let mut ws = Ws::connect(&base, created["secret"].as_str().unwrap()).await;
+        ws.subscribe("1", AUDIT, json!({ "realm": "a" })).await;
+        tokens.push((created["token"]["id"].as_str().unwrap().to_owned(), ws));
+    }
+    let [(revoked_id, mut revoked), (_, mut expiring), (_, mut kept)] =
+        <[_; 3]>::try_from(tokens).unwrap_or_else(|_| unreachable!());
+
+    t.admin_ok(
+        "mutation($id: ID!) { revokeApiToken(id: $id) { id } }",
+        json!({ "id": revoked_id }),
+    )
+    .await;
+    // The tokens' own audit events may come first.
+    assert_eq!(
+        revoked.closed_after_messages().await,
+        (4403, "this API token was revoked".to_owned())
+    );
+
+    t.clock().advance(chrono::Duration::minutes(2));
+    assert_eq!(
+        expiring.closed_after_messages().await,
+        (4403, "this API token has expired".to_owned())
+    );
+
+    // The other token's socket still gets the realm's events.
+    t.admin_ok(
+        r#"mutation { createUser(input: { realm: "a", email: "x@a.test", name: "X" }) { userId } }"#,
+        json!({}),
+    )
+    .await;
+    let mut events = Vec::new();
+    while events.last() != Some(&json!("user.created")) {
+        events.push(kept.next("1").await["data"]["auditEventAdded"]["event"].clone());
+    }
+    assert_eq!(events, ["api_token.revoked", "user.created"]);
+}
 async fn sockets_beyond_the_limit_are_refused(t: TestServer) {
     let url = format!("{}/graphql/ws", t.url().replacen("http", "ws", 1));
     let attempt = || {

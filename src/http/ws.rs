@@ -7,13 +7,16 @@
 //! one, the upgrade request's own `Authorization` header counts. A missing or
 //! bad token closes the socket with 4403 Forbidden, and nothing may be
 //! subscribed before (4401 Unauthorized); no `connection_init` within
-//! [`INIT_TIMEOUT`] closes it with 4408. At most `--ws-max-connections`
+//! [`INIT_TIMEOUT`] closes it with 4408. The token is checked again every
+//! [`TOKEN_RECHECK`] as a request's would be: once it is revoked or expires
+//! (or is deleted), the socket closes with 4403 and the reason, and its
+//! subscriptions end. At most `--ws-max-connections`
 //! sockets are open at once (more: 503); at shutdown each is closed with 1001
 //! Going Away.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
@@ -27,13 +30,18 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
-use super::auth::authenticate;
+use super::auth::{authenticate, bearer};
 use super::error::{Failure, Problem};
 use crate::graphql::{self, AppSchema};
 use crate::service::Error;
 
 /// How long a client has to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often an open socket's token is checked again. Revoking a token drops
+/// it from this process's cache at once, so its sockets here close within
+/// this; other replicas read it again within the cache's 10 s.
+const TOKEN_RECHECK: Duration = Duration::from_secs(1);
 
 pub async fn upgrade(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
@@ -151,14 +159,20 @@ async fn serve_socket(
         });
     let rejected = Arc::new(AtomicBool::new(false));
     let accepted = Arc::new(AtomicBool::new(false));
+    // The secret the socket was accepted with, checked again while it is open.
+    let secret = Arc::new(OnceLock::<String>::new());
     let on_init = {
         let (state, rejected, accepted) = (state.clone(), rejected.clone(), accepted.clone());
+        let secret = secret.clone();
         move |payload: serde_json::Value| async move {
             if let Some(token) = token_header(&payload) {
                 headers.insert(header::AUTHORIZATION, token);
             }
             match authenticate(&state, &headers, address).await {
                 Ok(caller) => {
+                    if let Some(accepted_with) = bearer(&headers) {
+                        let _ = secret.set(accepted_with.to_owned());
+                    }
                     accepted.store(true, Ordering::Relaxed);
                     Ok(graphql::connection_data(&state.services, caller.principal))
                 }
@@ -177,6 +191,9 @@ async fn serve_socket(
     let init_timeout = tokio::time::sleep(INIT_TIMEOUT);
     tokio::pin!(init_timeout);
     let transport_ws = protocol == WebSocketProtocols::GraphQLWS;
+    let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ip = address.map(|ip| ip.to_string());
     loop {
         let outgoing = tokio::select! {
             message = messages.next() => match message {
@@ -198,6 +215,18 @@ async fn serve_socket(
             _ = &mut init_timeout, if !accepted.load(Ordering::Relaxed) => {
                 close(&mut sink, 4408, "Connection initialisation timeout".to_owned()).await;
                 return;
+            }
+            _ = recheck.tick(), if secret.get().is_some() => {
+                let Some(secret) = secret.get() else { continue };
+                // Only a verdict on the token closes the socket; a database
+                // that cannot be read now is asked again at the next tick.
+                if let Err(Error::Unauthenticated(reason)) =
+                    state.services.api_tokens.authenticate(secret, ip.clone()).await
+                {
+                    close(&mut sink, 4403, reason).await;
+                    return;
+                }
+                continue;
             }
             _ = async { closing.wait_for(|closing| *closing).await.map(drop) } => {
                 close(&mut sink, 1001, "the server is shutting down".to_owned()).await;
