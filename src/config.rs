@@ -68,6 +68,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HEADCOUNT_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Proxies (addresses or networks, comma-separated, e.g. 10.0.0.0/8)
+    /// whose X-Forwarded-For names the client: for rate limits, failed
+    /// sign-ins and the request log. None by default: the peer is the client.
+    #[arg(long, env = "HEADCOUNT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Also serve Prometheus metrics on this address, at /metrics, without
     /// authentication (keep it private); on --listen, /metrics needs an
     /// ADMIN token.
@@ -351,4 +357,12 @@ pub struct ReportCommandArgs {
 
     #[arg(long, env = "HEADCOUNT_DATA_DIR", default_value = "./headcount-data")]
     pub data_dir: PathBuf,
+}
+
+/// `10.0.0.0/8`, or one address (`10.0.0.7`, `::1`).
+fn network(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{s}' is neither an IP address nor a network such as 10.0.0.0/8"))
 }

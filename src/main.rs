@@ -249,6 +249,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
     let config = ServerConfig {
         request_log: (&args.request_log).into(),
         cors_origins: args.cors_origins,
+        trusted_proxies: args.trusted_proxies,
         limits: args.limits,
         report_workers: reports.report_workers,
         report_store: Some(report_store),

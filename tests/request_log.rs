@@ -25,6 +25,15 @@ backend_tests!(
 );
 backend_tests!(config = tiny_queue; a_full_queue_drops_rather_than_blocks);
 backend_tests!(config = log_off; a_log_turned_off_records_nothing);
+backend_tests!(config = behind_a_proxy; a_trusted_proxy_names_the_client);
+backend_tests!(forwarded_for_is_ignored_unless_the_proxy_is_trusted);
+
+/// The test client (127.0.0.1) is a trusted proxy.
+fn behind_a_proxy() -> ServerConfig {
+    let mut config = default_config();
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    config
+}
 
 /// `--request-log false`, for measuring what the log costs.
 fn log_off() -> ServerConfig {
@@ -573,4 +582,69 @@ async fn a_log_turned_off_records_nothing(t: TestServer) {
         0
     );
     assert_eq!(t.services().request_log.depth(), 0);
+}
+
+/// Sends `query Name { viewer { name } }` as the admin, with these
+/// `X-Forwarded-For` values.
+async fn forwarded(t: &TestServer, name: &str, hops: &[&str]) {
+    let mut request = t
+        .client()
+        .post(format!("{}/graphql", t.url()))
+        .bearer_auth(t.admin_secret())
+        .json(&json!({ "query": format!("query {name} {{ viewer {{ name }} }}") }));
+    for hop in hops {
+        request = request.header("X-Forwarded-For", *hop);
+    }
+    let response = request.send().await.expect("POST /graphql");
+    assert_eq!(response.status(), 200);
+}
+
+/// Each named request's recorded (anonymised) address.
+async fn addresses(t: &TestServer, names: &[&str]) -> Vec<(String, Value)> {
+    settle(t).await;
+    let log = requests(
+        t,
+        t.admin_secret(),
+        json!({ "window": "1h", "operation": names, "last": 10 }),
+    )
+    .await;
+    nodes(&log)
+        .iter()
+        .map(|n| {
+            (
+                n["operation"].as_str().unwrap().to_owned(),
+                n["ipAddress"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn a_trusted_proxy_names_the_client(t: TestServer) {
+    forwarded(&t, "Direct", &[]).await;
+    forwarded(&t, "Forwarded", &["203.0.113.77"]).await;
+    // The client's own claim lies left of what the proxy appended.
+    forwarded(&t, "Chain", &["192.0.2.1, 198.51.100.9"]).await;
+    forwarded(&t, "Garbage", &["203.0.113.77, not-an-address"]).await;
+    forwarded(&t, "Six", &["2001:db8:abcd:12::1"]).await;
+    let mut got = addresses(&t, &["Direct", "Forwarded", "Chain", "Garbage", "Six"]).await;
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            ("Chain".to_owned(), json!("198.51.100.0")),
+            ("Direct".to_owned(), json!("127.0.0.0")),
+            ("Forwarded".to_owned(), json!("203.0.113.0")),
+            // Nothing left of an entry that is not an address is believed.
+            ("Garbage".to_owned(), json!("127.0.0.0")),
+            ("Six".to_owned(), json!("2001:db8:abcd::")),
+        ]
+    );
+}
+
+async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted(t: TestServer) {
+    forwarded(&t, "Spoofed", &["203.0.113.77"]).await;
+    assert_eq!(
+        addresses(&t, &["Spoofed"]).await,
+        [("Spoofed".to_owned(), json!("127.0.0.0"))]
+    );
 }

@@ -5,14 +5,15 @@
 //! error, answered as problem+json by default; the GraphQL route renders it
 //! GraphQL-shaped instead.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::client_ip::client_ip;
 use super::error::{Failure, Problem};
 use super::rate_limit::{Key, Standing};
 use crate::service::{Error, Principal};
@@ -43,10 +44,7 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip());
+        let address = client_ip(&parts.extensions);
         authenticate(state, &parts.headers, address).await
     }
 }

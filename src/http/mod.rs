@@ -5,6 +5,7 @@
 
 mod access_log;
 mod auth;
+mod client_ip;
 pub mod error;
 mod graphiql;
 mod graphql;
@@ -41,6 +42,7 @@ use crate::graphql::{AppSchema, Documents, build_prevalidated_schema, build_sche
 use crate::jobs::{self, ReportStore, Workers};
 use crate::service::Services;
 use crate::service::requests::RequestLogConfig;
+use client_ip::TrustedProxies;
 use rate_limit::RateLimits;
 
 /// What the router needs beyond the services.
@@ -54,6 +56,9 @@ pub struct ServerConfig {
     pub report_workers: usize,
     /// Where report files are stored (None: in memory).
     pub report_store: Option<ReportStore>,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default:
+    /// the socket's peer is the client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +69,7 @@ impl Default for ServerConfig {
             request_log: RequestLogConfig::default(),
             report_workers: 2,
             report_store: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -175,6 +181,13 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         ))
     } else {
         routes
+    };
+    // Outside every layer that asks for the client's address.
+    let trusted = TrustedProxies::new(config.trusted_proxies.clone());
+    let routes = if trusted.is_empty() {
+        routes
+    } else {
+        routes.layer(middleware::from_fn_with_state(trusted, client_ip::resolve))
     };
     let router = routes.layer(middleware::from_fn(access_log::access_log));
     let housekeeping = tokio::spawn(housekeeping(services.clone(), rate_limits));

@@ -7,13 +7,14 @@
 //! responses and GraphQL transport failures carry too). Other routes are
 //! named `METHOD /route`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::client_ip::client_ip;
 use crate::service::requests::{RequestLog, RequestRecord};
 use crate::service::{Principal, RealmAccess};
 
@@ -54,10 +55,7 @@ const MAX_OPERATION_CHARS: usize = 200;
 pub async fn record(State(log): State<RequestLog>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = log.now();
-    let ip_address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| anonymise(peer.ip()).to_string());
+    let ip_address = client_ip(request.extensions()).map(|ip| anonymise(ip).to_string());
     let method = request.method().clone();
     let path = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).await;

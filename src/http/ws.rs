@@ -14,7 +14,7 @@
 //! sockets are open at once (more: 503); at shutdown each is closed with 1001
 //! Going Away.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage};
 use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::stream::BoxStream;
@@ -31,6 +31,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
 use super::auth::{authenticate, bearer};
+use super::client_ip::client_ip;
 use super::error::{Failure, Problem};
 use crate::graphql::{self, AppSchema};
 use crate::service::Error;
@@ -61,10 +62,7 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
             "too many WebSocket connections are open; try again later",
         );
     };
-    let address = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
+    let address = client_ip(&parts.extensions);
     let headers = parts.headers;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
