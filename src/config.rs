@@ -366,3 +366,22 @@ fn network(s: &str) -> Result<ipnet::IpNet, String> {
         .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("'{s}' is neither an IP address nor a network such as 10.0.0.0/8"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        assert_eq!(network("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(network(" 10.0.0.7 ").unwrap().to_string(), "10.0.0.7/32");
+        assert_eq!(network("::1").unwrap().to_string(), "::1/128");
+        for bad in ["", "10.0.0.0/33", "proxy.internal", "10.0.0"] {
+            let err = network(bad).unwrap_err();
+            assert!(
+                err.contains("neither an IP address nor a network"),
+                "{bad}: {err}"
+            );
+        }
+    }
+}
