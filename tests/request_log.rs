@@ -26,7 +26,10 @@ backend_tests!(
 backend_tests!(config = tiny_queue; a_full_queue_drops_rather_than_blocks);
 backend_tests!(config = log_off; a_log_turned_off_records_nothing);
 backend_tests!(config = behind_a_proxy; a_trusted_proxy_names_the_client);
-backend_tests!(forwarded_for_is_ignored_unless_the_proxy_is_trusted);
+backend_tests!(
+    forwarded_for_is_ignored_unless_the_proxy_is_trusted,
+    operations_differing_only_in_case_are_two,
+);
 
 /// The test client (127.0.0.1) is a trusted proxy.
 fn behind_a_proxy() -> ServerConfig {
@@ -647,4 +650,46 @@ async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted(t: TestServer) {
         addresses(&t, &["Spoofed"]).await,
         [("Spoofed".to_owned(), json!("127.0.0.0"))]
     );
+}
+
+/// Operation names are the client's, compared byte for byte on every
+/// backend (MariaDB's default collation once made `GetUsers` and `getusers`
+/// one key in the stats' rollup, its GROUP BY and the filter).
+async fn operations_differing_only_in_case_are_two(t: TestServer) {
+    let start = t.now();
+    for name in ["GetUsers", "getusers", "getusers", "GETUSERS"] {
+        forwarded(&t, name, &[]).await;
+    }
+    settle(&t).await;
+    // A whole hour from the rollup, and the partial hours from the rows.
+    for (start, end) in [
+        (start - Duration::hours(2), start + Duration::hours(2)),
+        (start, t.now()),
+    ] {
+        let mut got: Vec<(String, i64)> = stats(
+            &t,
+            json!({ "start": start, "end": end, "group": "OPERATION" }),
+        )
+        .await
+        .into_iter()
+        .map(|(_, key, count, _)| (key, count))
+        .filter(|(key, _)| key.eq_ignore_ascii_case("getusers"))
+        .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("GETUSERS".to_owned(), 1),
+                ("GetUsers".to_owned(), 1),
+                ("getusers".to_owned(), 2)
+            ]
+        );
+    }
+    let log = requests(
+        &t,
+        t.admin_secret(),
+        json!({ "window": "1h", "operation": ["getusers"], "first": 10 }),
+    )
+    .await;
+    assert_eq!(operations(&log), ["getusers", "getusers"]);
 }

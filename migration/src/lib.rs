@@ -26,6 +26,7 @@ mod m20261203_610002_create_activity_rollups;
 mod m20261203_700001_create_product_events;
 mod m20261204_200001_create_api_request_hours;
 mod m20261204_610001_create_activity_latency;
+mod m20261205_100001_mysql_binary_collation;
 
 /// The statement that rolls existing history up into `user_count_quarters`.
 pub use m20261203_300001_create_user_count_quarters::backfill as backfill_user_count_quarters;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_700001_create_product_events::Migration),
             Box::new(m20261204_200001_create_api_request_hours::Migration),
             Box::new(m20261204_610001_create_activity_latency::Migration),
+            Box::new(m20261205_100001_mysql_binary_collation::Migration),
         ]
     }
 }
