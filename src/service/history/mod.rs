@@ -151,7 +151,7 @@ pub(crate) fn to_change(realms: &Realms, m: user_change::Model) -> UserChange {
         roles: decode_roles(&stored.roles),
         previous_datasets: decode_datasets(&stored.previous_datasets),
         datasets: decode_datasets(&stored.datasets),
-        changes_made: stored.changes_made(),
+        changes_made: stored.changes_made().collect(),
         id: stored.id,
         user_id: stored.user_id,
         user_email: stored.user_email,
@@ -229,8 +229,8 @@ impl StoredChange {
         read_datasets(&self.datasets)
     }
 
-    pub fn changes_made(&self) -> Vec<ChangeType> {
-        ChangeType::from_mask(self.change_mask)
+    pub fn changes_made(&self) -> impl Iterator<Item = ChangeType> + use<> {
+        ChangeType::in_mask(self.change_mask)
     }
 }
 
