@@ -133,10 +133,10 @@ static CHANGELOG: Kind = Kind {
                 row.cell(GlobalId::UserChange(c.id).encoded().as_str());
                 row.cell(time(c.date()).as_str());
                 row.cell(c.user_id);
-                row.cell(&c.user_email);
+                row.cell(c.user_email());
                 row.cell(c.realm(&realms));
                 row.cell(Cell::Null);
-                row.cell(c.updater.as_deref());
+                row.cell(c.updater());
                 row.cell(previous_status.map(|s| s.enabled()));
                 row.cell(status.enabled());
                 row.cell(previous_status.map(|s| name(UserStatus::from(s))));

@@ -39,7 +39,8 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
-/// One page of rows, each with its cursor.
+/// One page of rows, each with its cursor (only the last one's, when its
+/// rows are read through: [`Cursors::Last`]).
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<(String, T)>,
@@ -93,6 +94,17 @@ impl From<KeyPart> for Value {
             KeyPart::Text(s) => Value::String(Some(s)),
         }
     }
+}
+
+/// Which items of a page get a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursors {
+    /// Every item (a connection's edges).
+    Every,
+    /// The last item only, the one the next page starts after; the others'
+    /// are empty. For reading a whole list page by page (reports), where a
+    /// cursor per row cost a JSON and a base64 encoding each.
+    Last,
 }
 
 /// How a connection orders its rows: a name (cursors of one ordering are
@@ -232,6 +244,11 @@ pub trait Rows<E: EntityTrait>: Sync {
         query: Select<E>,
         order: Vec<(E::Column, Order)>,
     ) -> BoxFuture<'a, Result<Vec<Self::Row>>>;
+
+    /// Which of the page's items get a cursor.
+    fn cursors(&self) -> Cursors {
+        Cursors::Every
+    }
 }
 
 /// Whole SeaORM models, one per database row.
@@ -409,7 +426,10 @@ where
         query = query.order_by(*col, walk.clone());
     }
     let order = cols.iter().map(|col| (*col, walk.clone())).collect();
-    let mut rows = rows.fetch(db, query.limit(plan.limit + 2), order).await?;
+    let rows_read = rows;
+    let mut rows = rows_read
+        .fetch(db, query.limit(plan.limit + 2), order)
+        .await?;
     let mut start_found = false;
     if let Some(key) = start
         && rows.first().is_some_and(|row| key_of(row) == *key)
@@ -453,9 +473,19 @@ where
         (ahead, behind)
     };
 
+    let every = rows_read.cursors() == Cursors::Every;
+    let last = rows.len().saturating_sub(1);
     let items = rows
         .into_iter()
-        .map(|row| (encode_cursor(keyset.name, key_of(&row)), row))
+        .enumerate()
+        .map(|(i, row)| {
+            let cursor = if every || i == last {
+                encode_cursor(keyset.name, key_of(&row))
+            } else {
+                String::new()
+            };
+            (cursor, row)
+        })
         .collect();
     Ok(Page {
         items,
