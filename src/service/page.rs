@@ -11,6 +11,7 @@
 //! SeaORM models ([`Models`]), or chosen columns into a tuple ([`Columns`]),
 //! which on SQLite come back as one JSON array built by the database.
 
+use std::cmp::Ordering;
 use std::marker::PhantomData;
 
 use base64::Engine;
@@ -283,9 +284,13 @@ where
 /// (docs/BENCHMARKS.md), so they read ordinary rows.
 ///
 /// The keyset's columns must be among the chosen ones (the SQLite form sorts
-/// the page by them again inside the aggregate).
+/// the page by them again inside the aggregate, unless the caller checks the
+/// order: [`Columns::checking_order`]).
 pub struct Columns<E: EntityTrait, R> {
     columns: Vec<E::Column>,
+    /// The keyset's ascending order on rows, when the page's order is
+    /// checked here rather than sorted again by SQLite.
+    key_order: Option<fn(&R, &R) -> Ordering>,
     row: PhantomData<fn() -> R>,
 }
 
@@ -293,8 +298,20 @@ impl<E: EntityTrait, R> Columns<E, R> {
     pub fn new(columns: Vec<E::Column>) -> Self {
         Self {
             columns,
+            key_order: None,
             row: PhantomData,
         }
+    }
+
+    /// On SQLite, aggregates the page's rows in the order the query yields
+    /// them (SQLite gives no guarantee; it feeds the limited, ordered
+    /// subquery's rows through in order) and checks that order here with
+    /// `ascending` (the keyset's order on two rows), sorting only a page
+    /// found out of order. Sorting every page again inside the aggregate
+    /// cost SQLite's thread a temporary b-tree per page.
+    pub fn checking_order(mut self, ascending: fn(&R, &R) -> Ordering) -> Self {
+        self.key_order = Some(ascending);
+        self
     }
 }
 
@@ -317,6 +334,7 @@ where
             if backend != DbBackend::Sqlite {
                 return Ok(query.into_tuple::<R>().all(db).await?);
             }
+            let descending = matches!(order.first(), Some((_, Order::Desc)));
             let inner = backend.build(&query.into_query());
             let quoted = |column: &E::Column| format!("page.\"{}\"", column.as_str());
             let items = self
@@ -337,8 +355,12 @@ where
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
+            let sorted_inside = match self.key_order {
+                Some(_) => String::new(),
+                None => format!(" ORDER BY {order}"),
+            };
             let sql = format!(
-                "SELECT json_group_array(json_array({items}) ORDER BY {order}) FROM ({}) AS page",
+                "SELECT json_group_array(json_array({items}){sorted_inside}) FROM ({}) AS page",
                 inner.sql
             );
             let statement = Statement::from_sql_and_values(
@@ -350,11 +372,21 @@ where
                 return Ok(Vec::new());
             };
             let json: Option<String> = row.try_get_by_index(0)?;
-            match json {
-                None => Ok(Vec::new()),
+            let mut rows: Vec<R> = match json {
+                None => return Ok(Vec::new()),
                 Some(json) => serde_json::from_str(&json)
-                    .map_err(|err| Error::Internal(anyhow::anyhow!("decoding a page: {err}"))),
+                    .map_err(|err| Error::Internal(anyhow::anyhow!("decoding a page: {err}")))?,
+            };
+            if let Some(ascending) = self.key_order {
+                let walk = |a: &R, b: &R| {
+                    let order = ascending(a, b);
+                    if descending { order.reverse() } else { order }
+                };
+                if !rows.is_sorted_by(|a, b| walk(a, b).is_le()) {
+                    rows.sort_by(walk);
+                }
             }
+            Ok(rows)
         })
     }
 }

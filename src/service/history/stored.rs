@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use entity::user_change;
 use futures::future::BoxFuture;
-use sea_orm::sqlx::{self, Row as _};
+use sea_orm::sqlx;
 use sea_orm::{
     ConnectionTrait, DbBackend, DbErr, Order, QueryResult, QuerySelect, QueryTrait, Select,
     TryGetError, TryGetable, TryGetableMany,
@@ -148,7 +148,7 @@ impl StoredChange {
             },
             // Checked on the page's first row (`from_row`): a text column
             // of this result reads as text.
-            Texts::Row(row) => row_text(row, column as usize).ok().flatten(),
+            Texts::Row(row) => row_text(row, column as usize, false).ok().flatten(),
         }
     }
 
@@ -172,7 +172,7 @@ impl StoredChange {
                 Text::PreviousDatasets,
                 Text::Datasets,
             ] {
-                row_text(&row, column as usize).map_err(|err| {
+                row_text(&row, column as usize, true).map_err(|err| {
                     TryGetError::DbErr(DbErr::Type(format!(
                         "user_changes column {}: {err}",
                         column as usize
@@ -191,16 +191,28 @@ impl StoredChange {
     }
 }
 
-/// A text column of a driver's row, borrowed.
-fn row_text(row: &QueryResult, i: usize) -> Result<Option<&str>, sqlx::Error> {
+/// A text column of a driver's row, borrowed; `checked`: its type too
+/// (which costs a type comparison and a clone per value).
+fn row_text(row: &QueryResult, i: usize, checked: bool) -> Result<Option<&str>, sqlx::Error> {
+    fn text<'r, R: sqlx::Row>(row: &'r R, i: usize, checked: bool) -> sqlx::Result<Option<&'r str>>
+    where
+        usize: sqlx::ColumnIndex<R>,
+        Option<&'r str>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        if checked {
+            row.try_get(i)
+        } else {
+            row.try_get_unchecked(i)
+        }
+    }
     if let Some(row) = row.try_as_pg_row() {
-        return row.try_get(i);
+        return text(row, i, checked);
     }
     if let Some(row) = row.try_as_mysql_row() {
-        return row.try_get(i);
+        return text(row, i, checked);
     }
     if let Some(row) = row.try_as_sqlite_row() {
-        return row.try_get(i);
+        return text(row, i, checked);
     }
     Err(sqlx::Error::Protocol("not a sqlx row".to_owned()))
 }
@@ -336,7 +348,11 @@ pub(super) struct StoredRows {
 impl StoredRows {
     pub(super) fn new() -> Self {
         Self {
-            json: page::Columns::new(COLUMNS.to_vec()),
+            json: page::Columns::new(COLUMNS.to_vec()).checking_order(
+                |a: &StoredChange, b: &StoredChange| {
+                    (a.changed_at, a.id).cmp(&(b.changed_at, b.id))
+                },
+            ),
         }
     }
 }
