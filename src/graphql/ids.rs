@@ -21,22 +21,58 @@ pub enum GlobalId {
     ProductEvent(i64),
 }
 
+/// The longest `Type:key`: the longest kind, a colon, an i64.
+const RAW_MAX: usize = "ProductEvent".len() + 1 + 20;
+/// Its base64 length.
+const ENCODED_MAX: usize = RAW_MAX.div_ceil(3) * 4;
+
+/// An encoded id, on the stack.
+pub struct EncodedId {
+    text: [u8; ENCODED_MAX],
+    len: usize,
+}
+
+impl EncodedId {
+    pub fn as_str(&self) -> &str {
+        // base64 is ASCII.
+        std::str::from_utf8(&self.text[..self.len]).unwrap_or_default()
+    }
+}
+
 impl GlobalId {
     pub fn encode(self) -> ID {
-        let raw = match self {
-            GlobalId::Realm(id) => format!("Realm:{id}"),
-            GlobalId::User(id) => format!("User:{id}"),
-            GlobalId::Dataset(id) => format!("Dataset:{id}"),
-            GlobalId::ApiToken(id) => format!("ApiToken:{id}"),
-            GlobalId::UserChange(id) => format!("UserChange:{id}"),
-            GlobalId::AuditEvent(id) => format!("AuditEvent:{id}"),
-            GlobalId::ApiRequest(id) => format!("ApiRequest:{id}"),
-            GlobalId::ReportJob(id) => format!("ReportJob:{id}"),
-            GlobalId::Token(id) => format!("Token:{id}"),
-            GlobalId::TokenCounter(id) => format!("TokenCounter:{id}"),
-            GlobalId::ProductEvent(id) => format!("ProductEvent:{id}"),
+        ID(self.encoded().as_str().to_owned())
+    }
+
+    /// [`GlobalId::encode`] without allocating, for writing a great many
+    /// (reports).
+    pub fn encoded(self) -> EncodedId {
+        let (kind, key) = match self {
+            GlobalId::Realm(id) => ("Realm", id.into()),
+            GlobalId::User(id) => ("User", id.into()),
+            GlobalId::Dataset(id) => ("Dataset", id.into()),
+            GlobalId::ApiToken(id) => ("ApiToken", id.into()),
+            GlobalId::UserChange(id) => ("UserChange", id),
+            GlobalId::AuditEvent(id) => ("AuditEvent", id),
+            GlobalId::ApiRequest(id) => ("ApiRequest", id),
+            GlobalId::ReportJob(id) => ("ReportJob", id),
+            GlobalId::Token(id) => ("Token", id.into()),
+            GlobalId::TokenCounter(id) => ("TokenCounter", id),
+            GlobalId::ProductEvent(id) => ("ProductEvent", id),
         };
-        ID(URL_SAFE_NO_PAD.encode(raw))
+        let mut raw = [0u8; RAW_MAX];
+        let mut len = 0;
+        let mut digits = itoa::Buffer::new();
+        for part in [kind.as_bytes(), b":", digits.format(key).as_bytes()] {
+            raw[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        let mut text = [0u8; ENCODED_MAX];
+        // The buffer holds the longest kind and key (checked in the tests).
+        let len = URL_SAFE_NO_PAD
+            .encode_slice(&raw[..len], &mut text)
+            .expect("an id fits its buffer");
+        EncodedId { text, len }
     }
 
     /// Decodes an id; a malformed one is BAD_USER_INPUT naming `field`.
@@ -79,5 +115,28 @@ mod tests {
         assert!(GlobalId::decode("nope", "id").is_err());
         assert!(GlobalId::decode(&URL_SAFE_NO_PAD.encode("Bogus:1"), "id").is_err());
         assert!(GlobalId::decode(&URL_SAFE_NO_PAD.encode("User:x"), "id").is_err());
+    }
+
+    #[test]
+    fn ids_are_base64_of_type_and_key_even_the_longest() {
+        for (id, raw) in [
+            (GlobalId::User(7), "User:7".to_owned()),
+            (GlobalId::Realm(i32::MIN), format!("Realm:{}", i32::MIN)),
+            (
+                GlobalId::ProductEvent(i64::MIN),
+                format!("ProductEvent:{}", i64::MIN),
+            ),
+            (
+                GlobalId::TokenCounter(i64::MIN),
+                format!("TokenCounter:{}", i64::MIN),
+            ),
+            (
+                GlobalId::UserChange(i64::MAX),
+                format!("UserChange:{}", i64::MAX),
+            ),
+        ] {
+            assert_eq!(id.encode().0, URL_SAFE_NO_PAD.encode(&raw), "{raw}");
+            assert_eq!(id.encoded().as_str(), URL_SAFE_NO_PAD.encode(&raw), "{raw}");
+        }
     }
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::history::UserChangeType;
 use super::ids::GlobalId;
 use super::requests::RequestOutcome;
-use super::scalars::Timestamp;
+use super::scalars::{Timestamp, TimestampText};
 use super::tokens::TokenStatus;
 use super::users::{UserFilter, UserStatus};
 use crate::jobs::formats::{Cell, Item, Row, Writer};
@@ -130,13 +130,13 @@ static CHANGELOG: Kind = Kind {
             let realms = changes.realms;
             Ok(fetched(changes.page, total, move |row, c| {
                 let (previous_status, status) = (c.previous_status(), c.status());
-                row.cell(&GlobalId::UserChange(c.id).encode().0);
-                row.cell(&time(c.date()));
+                row.cell(GlobalId::UserChange(c.id).encoded().as_str());
+                row.cell(time(c.date()).as_str());
                 row.cell(c.user_id);
-                row.cell(&c.user_email);
+                row.cell(c.user_email());
                 row.cell(c.realm(&realms));
                 row.cell(Cell::Null);
-                row.cell(c.updater.as_deref());
+                row.cell(c.updater());
                 row.cell(previous_status.map(|s| s.enabled()));
                 row.cell(status.enabled());
                 row.cell(previous_status.map(|s| name(UserStatus::from(s))));
@@ -147,7 +147,6 @@ static CHANGELOG: Kind = Kind {
                 row.list(c.datasets().iter().map(dataset_ref));
                 row.list(
                     c.changes_made()
-                        .into_iter()
                         .map(|t| Item::Text(name(UserChangeType::from(t)))),
                 );
             }))
@@ -180,12 +179,12 @@ static SNAPSHOT: Kind = Kind {
                 .map_err(failed)?;
             let total = b.total(history.count_snapshots(&matched)).await?;
             Ok(fetched(page, total, |row, s| {
-                row.cell(&time(s.as_of));
+                row.cell(time(s.as_of).as_str());
                 row.cell(s.user_id);
                 row.cell(&s.email);
                 row.cell(&s.name);
                 row.cell(&s.realm);
-                row.cell(&time(s.created_at));
+                row.cell(time(s.created_at).as_str());
                 row.cell(name(UserStatus::from(s.status)));
                 row.cell(s.status.enabled());
                 row.list(texts(&s.roles));
@@ -223,8 +222,8 @@ static AUDIT_EVENTS: Kind = Kind {
                 .map_err(failed)?;
             let total = b.total(events.count(&matched)).await?;
             Ok(fetched(page, total, |row, e| {
-                row.cell(&GlobalId::AuditEvent(e.id).encode().0);
-                row.cell(&time(e.date));
+                row.cell(GlobalId::AuditEvent(e.id).encoded().as_str());
+                row.cell(time(e.date).as_str());
                 row.cell(e.realm.as_deref());
                 row.cell(&e.event);
                 row.cell(e.actor_id);
@@ -258,8 +257,8 @@ static TOKEN_COUNTERS: Kind = Kind {
                 .map_err(failed)?;
             let total = b.total(tokens.count_counters(&matched)).await?;
             Ok(fetched(page, total, |row, c| {
-                row.cell(&GlobalId::TokenCounter(c.id).encode().0);
-                row.cell(&time(c.date));
+                row.cell(GlobalId::TokenCounter(c.id).encoded().as_str());
+                row.cell(time(c.date).as_str());
                 row.cell(&c.event);
                 row.cell(&c.realm);
                 row.cell(name(TokenStatus::from(c.status)));
@@ -300,8 +299,8 @@ static API_REQUESTS: Kind = Kind {
                 } else {
                     RequestOutcome::Failure
                 };
-                row.cell(&GlobalId::ApiRequest(r.id).encode().0);
-                row.cell(&time(r.date));
+                row.cell(GlobalId::ApiRequest(r.id).encoded().as_str());
+                row.cell(time(r.date).as_str());
                 row.cell(&r.operation);
                 row.cell(name(outcome));
                 row.cell(r.error_code.as_deref());
@@ -385,8 +384,8 @@ fn range(params: &Value) -> Result<RangeArgs, String> {
 }
 
 /// A `DateTime` as the scalar writes it.
-fn time(at: DateTime<Utc>) -> String {
-    Timestamp(at).to_rfc3339()
+fn time(at: DateTime<Utc>) -> TimestampText {
+    Timestamp(at).rfc3339_text()
 }
 
 /// An enum value's GraphQL name.

@@ -11,6 +11,7 @@
 //! SeaORM models ([`Models`]), or chosen columns into a tuple ([`Columns`]),
 //! which on SQLite come back as one JSON array built by the database.
 
+use std::cmp::Ordering;
 use std::marker::PhantomData;
 
 use base64::Engine;
@@ -39,7 +40,8 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
-/// One page of rows, each with its cursor.
+/// One page of rows, each with its cursor (only the last one's, when its
+/// rows are read through: [`Cursors::Last`]).
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<(String, T)>,
@@ -93,6 +95,17 @@ impl From<KeyPart> for Value {
             KeyPart::Text(s) => Value::String(Some(s)),
         }
     }
+}
+
+/// Which items of a page get a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursors {
+    /// Every item (a connection's edges).
+    Every,
+    /// The last item only, the one the next page starts after; the others'
+    /// are empty. For reading a whole list page by page (reports), where a
+    /// cursor per row cost a JSON and a base64 encoding each.
+    Last,
 }
 
 /// How a connection orders its rows: a name (cursors of one ordering are
@@ -232,6 +245,11 @@ pub trait Rows<E: EntityTrait>: Sync {
         query: Select<E>,
         order: Vec<(E::Column, Order)>,
     ) -> BoxFuture<'a, Result<Vec<Self::Row>>>;
+
+    /// Which of the page's items get a cursor.
+    fn cursors(&self) -> Cursors {
+        Cursors::Every
+    }
 }
 
 /// Whole SeaORM models, one per database row.
@@ -266,9 +284,13 @@ where
 /// (docs/BENCHMARKS.md), so they read ordinary rows.
 ///
 /// The keyset's columns must be among the chosen ones (the SQLite form sorts
-/// the page by them again inside the aggregate).
+/// the page by them again inside the aggregate, unless the caller checks the
+/// order: [`Columns::checking_order`]).
 pub struct Columns<E: EntityTrait, R> {
     columns: Vec<E::Column>,
+    /// The keyset's ascending order on rows, when the page's order is
+    /// checked here rather than sorted again by SQLite.
+    key_order: Option<fn(&R, &R) -> Ordering>,
     row: PhantomData<fn() -> R>,
 }
 
@@ -276,8 +298,20 @@ impl<E: EntityTrait, R> Columns<E, R> {
     pub fn new(columns: Vec<E::Column>) -> Self {
         Self {
             columns,
+            key_order: None,
             row: PhantomData,
         }
+    }
+
+    /// On SQLite, aggregates the page's rows in the order the query yields
+    /// them (SQLite gives no guarantee; it feeds the limited, ordered
+    /// subquery's rows through in order) and checks that order here with
+    /// `ascending` (the keyset's order on two rows), sorting only a page
+    /// found out of order. Sorting every page again inside the aggregate
+    /// cost SQLite's thread a temporary b-tree per page.
+    pub fn checking_order(mut self, ascending: fn(&R, &R) -> Ordering) -> Self {
+        self.key_order = Some(ascending);
+        self
     }
 }
 
@@ -300,6 +334,7 @@ where
             if backend != DbBackend::Sqlite {
                 return Ok(query.into_tuple::<R>().all(db).await?);
             }
+            let descending = matches!(order.first(), Some((_, Order::Desc)));
             let inner = backend.build(&query.into_query());
             let quoted = |column: &E::Column| format!("page.\"{}\"", column.as_str());
             let items = self
@@ -320,8 +355,12 @@ where
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
+            let sorted_inside = match self.key_order {
+                Some(_) => String::new(),
+                None => format!(" ORDER BY {order}"),
+            };
             let sql = format!(
-                "SELECT json_group_array(json_array({items}) ORDER BY {order}) FROM ({}) AS page",
+                "SELECT json_group_array(json_array({items}){sorted_inside}) FROM ({}) AS page",
                 inner.sql
             );
             let statement = Statement::from_sql_and_values(
@@ -333,11 +372,21 @@ where
                 return Ok(Vec::new());
             };
             let json: Option<String> = row.try_get_by_index(0)?;
-            match json {
-                None => Ok(Vec::new()),
+            let mut rows: Vec<R> = match json {
+                None => return Ok(Vec::new()),
                 Some(json) => serde_json::from_str(&json)
-                    .map_err(|err| Error::Internal(anyhow::anyhow!("decoding a page: {err}"))),
+                    .map_err(|err| Error::Internal(anyhow::anyhow!("decoding a page: {err}")))?,
+            };
+            if let Some(ascending) = self.key_order {
+                let walk = |a: &R, b: &R| {
+                    let order = ascending(a, b);
+                    if descending { order.reverse() } else { order }
+                };
+                if !rows.is_sorted_by(|a, b| walk(a, b).is_le()) {
+                    rows.sort_by(walk);
+                }
             }
+            Ok(rows)
         })
     }
 }
@@ -409,7 +458,10 @@ where
         query = query.order_by(*col, walk.clone());
     }
     let order = cols.iter().map(|col| (*col, walk.clone())).collect();
-    let mut rows = rows.fetch(db, query.limit(plan.limit + 2), order).await?;
+    let rows_read = rows;
+    let mut rows = rows_read
+        .fetch(db, query.limit(plan.limit + 2), order)
+        .await?;
     let mut start_found = false;
     if let Some(key) = start
         && rows.first().is_some_and(|row| key_of(row) == *key)
@@ -453,9 +505,19 @@ where
         (ahead, behind)
     };
 
+    let every = rows_read.cursors() == Cursors::Every;
+    let last = rows.len().saturating_sub(1);
     let items = rows
         .into_iter()
-        .map(|row| (encode_cursor(keyset.name, key_of(&row)), row))
+        .enumerate()
+        .map(|(i, row)| {
+            let cursor = if every || i == last {
+                encode_cursor(keyset.name, key_of(&row))
+            } else {
+                String::new()
+            };
+            (cursor, row)
+        })
         .collect();
     Ok(Page {
         items,

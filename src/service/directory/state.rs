@@ -88,10 +88,12 @@ impl ChangeType {
     }
 
     pub fn from_mask(mask: i32) -> Vec<ChangeType> {
-        Self::ALL
-            .into_iter()
-            .filter(|t| mask & t.bit() != 0)
-            .collect()
+        Self::in_mask(mask).collect()
+    }
+
+    /// [`ChangeType::from_mask`] without a list, in the same order.
+    pub fn in_mask(mask: i32) -> impl Iterator<Item = ChangeType> {
+        Self::ALL.into_iter().filter(move |t| mask & t.bit() != 0)
     }
 }
 

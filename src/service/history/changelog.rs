@@ -8,6 +8,7 @@ use entity::{user, user_change};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
+use super::stored::StoredRows;
 use super::{History, StoredChange, UserChange, to_change};
 use crate::service::directory::{ChangeType, Realms};
 use crate::service::filter::{
@@ -107,15 +108,18 @@ impl History {
 
     /// [`History::changelog`] as stored, for reading a great many rows
     /// (reports): each row's columns read by position (on SQLite a whole
-    /// page is one value), its lists decoded only when they are written.
+    /// page is one value; elsewhere its text stays in the driver's row),
+    /// its lists decoded only when they are written; only the last row has
+    /// a cursor (where the next page starts).
     pub async fn stored_changelog(
         &self,
         actor: &Principal,
         query: &ChangelogQuery,
         args: &PageArgs,
     ) -> Result<(StoredChanges, ChangeMatch)> {
-        let columns = page::Columns::new(StoredChange::COLUMNS.to_vec());
-        let (page, realms, matched) = self.read_changelog(actor, query, args, &columns).await?;
+        let (page, realms, matched) = self
+            .read_changelog(actor, query, args, &StoredRows::new())
+            .await?;
         Ok((StoredChanges { page, realms }, matched))
     }
 

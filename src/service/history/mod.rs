@@ -4,9 +4,9 @@
 
 mod changelog;
 mod snapshots;
+mod stored;
 mod summary;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,18 +14,12 @@ use entity::user_change;
 
 pub use changelog::{ChangeMatch, ChangelogQuery, StoredChanges};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryResult,
-    Set, TryGetError, TryGetable, TryGetableMany,
-};
-use serde::Deserialize;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 pub use snapshots::{SnapshotQuery, UserSnapshot};
+pub use stored::StoredChange;
 pub use summary::UserSummary;
 
-use super::directory::state::{
-    DatasetRoleRef, decode_datasets, decode_roles, encode_datasets, encode_roles, read_datasets,
-    read_roles,
-};
+use super::directory::state::{decode_datasets, decode_roles, encode_datasets, encode_roles};
 use super::directory::{
     ChangeType, DatasetRole, RealmCache, Realms, RoleCatalog, UserState, UserStatus,
 };
@@ -127,163 +121,20 @@ pub(crate) async fn record_change<C: ConnectionTrait>(db: &C, rec: ChangeRecord<
 }
 
 pub(crate) fn to_change(realms: &Realms, m: user_change::Model) -> UserChange {
-    let stored = StoredChange {
-        id: m.id,
-        changed_at: m.changed_at,
-        user_id: m.user_id,
-        user_email: m.user_email,
-        realm_id: m.realm_id,
-        updater: m.actor_name,
-        previous_status: m.previous_status,
-        status: m.status,
-        previous_roles: m.previous_roles,
-        roles: m.roles,
-        previous_datasets: m.previous_datasets,
-        datasets: m.datasets,
-        change_mask: m.change_mask,
-    };
     UserChange {
-        date: stored.date(),
-        realm: stored.realm(realms).to_owned(),
-        previous_status: stored.previous_status(),
-        status: stored.status(),
-        previous_roles: decode_roles(&stored.previous_roles),
-        roles: decode_roles(&stored.roles),
-        previous_datasets: decode_datasets(&stored.previous_datasets),
-        datasets: decode_datasets(&stored.datasets),
-        changes_made: stored.changes_made(),
-        id: stored.id,
-        user_id: stored.user_id,
-        user_email: stored.user_email,
-        updater: stored.updater,
-    }
-}
-
-/// A [`UserChange`] as stored: its columns as read, its lists decoded only
-/// when asked for, borrowing from the row (reports read a great many).
-/// Also reads as a JSON array of its columns in order (`page::Columns`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct StoredChange {
-    pub id: i64,
-    changed_at: i64,
-    pub user_id: i32,
-    pub user_email: String,
-    realm_id: i32,
-    pub updater: Option<String>,
-    previous_status: Option<String>,
-    status: String,
-    previous_roles: String,
-    roles: String,
-    previous_datasets: String,
-    datasets: String,
-    change_mask: i32,
-}
-
-impl StoredChange {
-    /// The columns read, in field order.
-    const COLUMNS: [user_change::Column; 13] = [
-        user_change::Column::Id,
-        user_change::Column::ChangedAt,
-        user_change::Column::UserId,
-        user_change::Column::UserEmail,
-        user_change::Column::RealmId,
-        user_change::Column::ActorName,
-        user_change::Column::PreviousStatus,
-        user_change::Column::Status,
-        user_change::Column::PreviousRoles,
-        user_change::Column::Roles,
-        user_change::Column::PreviousDatasets,
-        user_change::Column::Datasets,
-        user_change::Column::ChangeMask,
-    ];
-
-    pub fn date(&self) -> DateTime<Utc> {
-        from_micros(self.changed_at)
-    }
-
-    pub fn realm<'a>(&self, realms: &'a Realms) -> &'a str {
-        realms.name_of(self.realm_id)
-    }
-
-    pub fn previous_status(&self) -> Option<UserStatus> {
-        self.previous_status.as_deref().and_then(|s| s.parse().ok())
-    }
-
-    pub fn status(&self) -> UserStatus {
-        self.status.parse().unwrap_or(UserStatus::Active)
-    }
-
-    pub fn previous_roles(&self) -> Vec<Cow<'_, str>> {
-        read_roles(&self.previous_roles)
-    }
-
-    pub fn roles(&self) -> Vec<Cow<'_, str>> {
-        read_roles(&self.roles)
-    }
-
-    pub fn previous_datasets(&self) -> Vec<DatasetRoleRef<'_>> {
-        read_datasets(&self.previous_datasets)
-    }
-
-    pub fn datasets(&self) -> Vec<DatasetRoleRef<'_>> {
-        read_datasets(&self.datasets)
-    }
-
-    pub fn changes_made(&self) -> Vec<ChangeType> {
-        ChangeType::from_mask(self.change_mask)
-    }
-}
-
-impl TryGetableMany for StoredChange {
-    fn try_get_many(res: &QueryResult, pre: &str, cols: &[String]) -> Result<Self, TryGetError> {
-        if cols.len() != Self::COLUMNS.len() {
-            return Err(TryGetError::DbErr(DbErr::Type(format!(
-                "{} columns for a stored change, not {}",
-                Self::COLUMNS.len(),
-                cols.len()
-            ))));
-        }
-        Self::read(At::Name(res, pre, cols))
-    }
-
-    fn try_get_many_by_index(res: &QueryResult) -> Result<Self, TryGetError> {
-        Self::read(At::Index(res))
-    }
-}
-
-/// Where the columns of a row are: by position, or named (with a prefix).
-enum At<'a> {
-    Index(&'a QueryResult),
-    Name(&'a QueryResult, &'a str, &'a [String]),
-}
-
-impl At<'_> {
-    fn get<T: TryGetable>(&self, i: usize) -> Result<T, TryGetError> {
-        match *self {
-            At::Index(res) => T::try_get_by_index(res, i),
-            At::Name(res, pre, cols) => T::try_get(res, pre, &cols[i]),
-        }
-    }
-}
-
-impl StoredChange {
-    /// Reads the columns in field order.
-    fn read(at: At<'_>) -> Result<Self, TryGetError> {
-        Ok(Self {
-            id: at.get(0)?,
-            changed_at: at.get(1)?,
-            user_id: at.get(2)?,
-            user_email: at.get(3)?,
-            realm_id: at.get(4)?,
-            updater: at.get(5)?,
-            previous_status: at.get(6)?,
-            status: at.get(7)?,
-            previous_roles: at.get(8)?,
-            roles: at.get(9)?,
-            previous_datasets: at.get(10)?,
-            datasets: at.get(11)?,
-            change_mask: at.get(12)?,
-        })
+        id: m.id,
+        date: from_micros(m.changed_at),
+        user_id: m.user_id,
+        realm: realms.name_of(m.realm_id).to_owned(),
+        previous_status: stored::previous_status_of(m.previous_status.as_deref()),
+        status: stored::status_of(&m.status),
+        previous_roles: decode_roles(&m.previous_roles),
+        roles: decode_roles(&m.roles),
+        previous_datasets: decode_datasets(&m.previous_datasets),
+        datasets: decode_datasets(&m.datasets),
+        changes_made: ChangeType::from_mask(m.change_mask),
+        user_email: m.user_email,
+        updater: m.actor_name,
     }
 }
 
