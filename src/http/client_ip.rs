@@ -48,10 +48,9 @@ impl TrustedProxies {
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .collect::<Vec<_>>();
+            .flat_map(|value| value.split(','));
         let mut client = peer;
-        for hop in hops.iter().rev() {
+        for hop in hops.rev() {
             let Some(ip) = parse_hop(hop) else { break };
             client = ip;
             if !self.trusts(ip) {

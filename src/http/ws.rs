@@ -156,22 +156,19 @@ async fn serve_socket(
             })
         });
     let rejected = Arc::new(AtomicBool::new(false));
-    let accepted = Arc::new(AtomicBool::new(false));
-    // The secret the socket was accepted with, checked again while it is open.
+    // The secret the socket was accepted with (set once accepted), checked
+    // again while it is open.
     let secret = Arc::new(OnceLock::<String>::new());
     let on_init = {
-        let (state, rejected, accepted) = (state.clone(), rejected.clone(), accepted.clone());
-        let secret = secret.clone();
+        let (state, rejected, secret) = (state.clone(), rejected.clone(), secret.clone());
         move |payload: serde_json::Value| async move {
             if let Some(token) = token_header(&payload) {
                 headers.insert(header::AUTHORIZATION, token);
             }
             match authenticate(&state, &headers, address).await {
                 Ok(caller) => {
-                    if let Some(accepted_with) = bearer(&headers) {
-                        let _ = secret.set(accepted_with.to_owned());
-                    }
-                    accepted.store(true, Ordering::Relaxed);
+                    // Authenticated: the headers carry a bearer secret.
+                    let _ = secret.set(bearer(&headers).unwrap_or_default().to_owned());
                     Ok(graphql::connection_data(&state.services, caller.principal))
                 }
                 Err(rejection) => {
@@ -210,7 +207,7 @@ async fn serve_socket(
                 }
                 None => return,
             },
-            _ = &mut init_timeout, if !accepted.load(Ordering::Relaxed) => {
+            _ = &mut init_timeout, if secret.get().is_none() => {
                 close(&mut sink, 4408, "Connection initialisation timeout".to_owned()).await;
                 return;
             }
