@@ -124,13 +124,13 @@ async fn run() -> Result<()> {
     }
 }
 
-/// `headcount report`: one worker in this process runs the job (or a
-/// replica's does), then the file is copied out of the report store.
+/// `headcount report`: one worker in this process runs the job, writing
+/// the output as it goes (or a replica's worker does, and the file is
+/// copied out of the report store).
 async fn report(database_url: &str, args: ReportCommandArgs) -> Result<()> {
     let services = services(connect(database_url).await?).await?;
     let store = report_store(args.report_store.as_deref(), &args.data_dir)?;
     let schema = headcount::graphql::build_schema(services.clone(), &Limits::default());
-    let _workers = headcount::jobs::start(services.clone(), store.clone(), 1);
     let job = headcount::jobs::cli::run(&services, &schema, &store, &args).await?;
     if args.output != Path::new("-") {
         eprintln!(

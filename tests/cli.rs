@@ -27,10 +27,14 @@ fn without_workers() -> headcount::http::ServerConfig {
 }
 
 fn headcount(args: &[&str]) -> Output {
+    headcount_logging(args, "warn")
+}
+
+fn headcount_logging(args: &[&str], log: &str) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("HEADCOUNT_DATABASE_URL")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .output()
         .unwrap_or_else(|e| panic!("run headcount {args:?}: {e}"))
 }
@@ -63,7 +67,7 @@ async fn report_command_writes_the_file(t: TestServer) {
         let mut all = vec!["--database-url", url.as_str(), "report"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--data-dir", data.as_str()]);
-        headcount(&all)
+        headcount_logging(&all, "warn,headcount::jobs=debug")
     };
     let out = report(&[
         "changelog",
@@ -79,6 +83,10 @@ async fn report_command_writes_the_file(t: TestServer) {
     assert!(
         printed.contains("SUCCESS") && printed.contains("wrote"),
         "plain progress lines off a terminal: {printed}"
+    );
+    assert!(
+        printed.contains("the output was written as the report ran"),
+        "the command's worker wrote the output, not a copy: {printed}"
     );
     let mut reader = csv::Reader::from_path(&file).expect("the CSV file");
     let header = reader.headers().expect("a header").clone();
@@ -96,6 +104,20 @@ async fn report_command_writes_the_file(t: TestServer) {
         "realm a's changes, oldest first, formulas neutralised"
     );
     assert!(!dir.join("changes.csv.partial").exists());
+    // Written by the command's own worker as it ran, beside the stored
+    // file: the same bytes, in a file of its own.
+    let stored = stored_files(&dir.join("reports"));
+    assert_eq!(stored.len(), 1, "one stored report: {stored:?}");
+    assert_eq!(
+        std::fs::read(&stored[0]).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_ne!(
+        std::fs::metadata(&stored[0]).unwrap().ino(),
+        std::fs::metadata(&file).unwrap().ino(),
+        "the output is not the stored file"
+    );
 
     // JSON to standard output: exactly the query's nodes.
     let out = report(&["snapshot", "--date", START, "--format", "json", "-o", "-"]);
@@ -137,6 +159,19 @@ async fn report_command_writes_the_file(t: TestServer) {
     );
     assert_eq!(jobs().await, before);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every file under `dir`.
+fn stored_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(stored_files(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
 }
 
 #[test]

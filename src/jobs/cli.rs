@@ -1,7 +1,8 @@
 //! `headcount report`: queues a report as the system, runs a worker in this
 //! process (replicas serving the same database may take the job too), shows
 //! its progress (a bar on a terminal, plain lines otherwise) and writes the
-//! finished file.
+//! finished file: as it runs when this process's worker runs it
+//! (`outputs`), else copied from the report store.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +12,8 @@ use async_graphql::{Request, Variables};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
-use super::ReportStore;
+use super::outputs::partial_path;
+use super::{Outputs, ReportStore};
 use crate::config::{ReportCommandArgs, ReportFormatArg, ReportKindArg};
 use crate::graphql::{self, AppSchema};
 use crate::progress::Progress;
@@ -111,8 +113,8 @@ fn kind_name(kind: ReportKindArg) -> &'static str {
     }
 }
 
-/// Queues the report, waits for it and writes the file to `output` (`-`:
-/// standard output). Returns the finished job.
+/// Queues the report, runs a worker, waits for the job and writes the file
+/// to `output` (`-`: standard output). Returns the finished job.
 pub async fn run(
     services: &Services,
     schema: &AppSchema,
@@ -143,6 +145,12 @@ pub async fn run(
         .as_str()
         .context("the mutation answered no job id")?;
     let number = graphql::report_job_number(id).context("a report job id")?;
+    // The worker starts once it knows where this job's output goes.
+    let outputs = Outputs::default();
+    if args.output != Path::new("-") {
+        outputs.want(number, args.output.clone());
+    }
+    let _worker = super::start_writing(services.clone(), store.clone(), 1, outputs.clone());
     let job = follow(services, &actor, number).await?;
     match job.status {
         JobStatus::Success => {}
@@ -156,6 +164,11 @@ pub async fn run(
         .object_key
         .as_deref()
         .context("the finished report has no file")?;
+    if outputs.delivered(number).await {
+        tracing::debug!(job = number, "the output was written as the report ran");
+        return Ok(job);
+    }
+    tracing::debug!(job = number, "copying the report out of the store");
     write(store, key, &args.output)
         .await
         .with_context(|| format!("report {number}: cannot write {}", args.output.display()))?;
@@ -196,10 +209,7 @@ async fn write(store: &ReportStore, key: &str, output: &Path) -> anyhow::Result<
         stdout.flush()?;
         return Ok(());
     }
-    let partial = output.with_extension(format!(
-        "{}.partial",
-        output.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
+    let partial = partial_path(output);
     let result = async {
         let file = match store.local_path(key) {
             Some(source) => {

@@ -7,18 +7,21 @@
 
 pub mod cli;
 pub(crate) mod formats;
+mod outputs;
 mod storage;
 
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+pub use outputs::Outputs;
 pub use storage::ReportStore;
 
 use crate::graphql::report_rows::{self, Batch};
 use crate::service::Services;
 use crate::service::reports::Claimed;
 use formats::Writer;
+use outputs::Output;
 
 /// Rows read per batch (the largest page the services serve).
 const BATCH: i32 = crate::service::page::MAX_PAGE_SIZE;
@@ -48,11 +51,27 @@ impl Drop for Workers {
 struct Runner {
     services: Services,
     store: ReportStore,
+    outputs: Outputs,
 }
 
 /// Starts `count` workers and the expiry sweep on the current runtime.
 pub fn start(services: Services, store: ReportStore, count: usize) -> Workers {
-    let runner = Runner { services, store };
+    start_writing(services, store, count, Outputs::default())
+}
+
+/// [`start`], the workers also writing the jobs `outputs` asks for to their
+/// output files as they run (`headcount report`).
+pub fn start_writing(
+    services: Services,
+    store: ReportStore,
+    count: usize,
+    outputs: Outputs,
+) -> Workers {
+    let runner = Runner {
+        services,
+        store,
+        outputs,
+    };
     let prefix = format!("{:08x}", rand::random::<u32>());
     let mut tasks: Vec<JoinHandle<()>> = (0..count)
         .map(|n| tokio::spawn(work(runner.clone(), format!("{prefix}-{n}"))))
@@ -109,8 +128,9 @@ async fn sweep(runner: Runner) {
 
 /// How producing a file ended.
 enum Produced {
-    /// Written and complete: (rows, bytes).
-    File(i64, u64),
+    /// Written and complete: (rows, bytes), and the output written beside
+    /// it when one was asked for (not yet in place).
+    File(i64, u64, Option<Output>),
     /// The job was cancelled or claimed by another worker; nothing kept.
     Lost,
 }
@@ -121,10 +141,15 @@ impl Runner {
         let key = format!("{}/{}/{}", job.id, claim.owner, job.file_name());
         let reports = &self.services.reports;
         match self.produce(&claim, &key).await {
-            Ok(Produced::File(rows, bytes)) => {
+            Ok(Produced::File(rows, bytes, output)) => {
                 match reports.complete(&claim, &key, rows, bytes as i64).await {
                     Ok(true) => {
                         tracing::info!(job = job.id, rows, bytes, "report ready");
+                        if let Some(output) = output
+                            && let Err(err) = output.deliver()
+                        {
+                            tracing::warn!(error = %err, job = job.id, "could not move the report's output into place; it will be copied from storage");
+                        }
                         return;
                     }
                     Ok(false) => {}
@@ -158,6 +183,7 @@ impl Runner {
         let job = &claim.job;
         let mut writer = Writer::new(job.format, report_rows::columns(job.kind));
         let mut upload = self.store.create(key);
+        let mut output = self.outputs.start(job.id);
         let storage_failed =
             |err: std::io::Error| format!("could not write the report file: {err}");
         let renew_every = renewal_interval(self.services.reports.settings().lease);
@@ -201,6 +227,7 @@ impl Runner {
                     upload.abort().await;
                     return Err(storage_failed(err));
                 }
+                write_output(&mut output, writer.pending());
                 writer.clear();
             }
             if renewed.is_some_and(|at| at.elapsed() < renew_every) {
@@ -228,8 +255,28 @@ impl Runner {
             upload.abort().await;
             return Err(storage_failed(err));
         }
+        write_output(&mut output, writer.pending());
         let bytes = upload.finish().await.map_err(storage_failed)?;
-        Ok(Produced::File(rows, bytes))
+        if let Some(mut written) = output.take() {
+            match written.finish().await {
+                Ok(()) => output = Some(written),
+                Err(err) => {
+                    tracing::warn!(error = %err, job = job.id, "could not write the report's output; it will be copied from storage")
+                }
+            }
+        }
+        Ok(Produced::File(rows, bytes, output))
+    }
+}
+
+/// Writes `bytes` to the output, if any; an output that failed is dropped
+/// (its file removed), and the report goes on without it.
+fn write_output(output: &mut Option<Output>, bytes: &[u8]) {
+    if output.as_mut().is_some_and(|output| !output.write(bytes))
+        && let Some(failed) = output.take()
+    {
+        let err = failed.failure();
+        tracing::warn!(error = %err, "could not write the report's output; it will be copied from storage");
     }
 }
 
