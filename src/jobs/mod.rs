@@ -17,14 +17,16 @@ use tokio::task::JoinHandle;
 pub use outputs::Outputs;
 pub use storage::ReportStore;
 
-use crate::graphql::report_rows::{self, Batch};
+use crate::graphql::report_rows::{self, Batch, Fetched};
 use crate::service::Services;
-use crate::service::reports::Claimed;
+use crate::service::reports::{Claimed, ReportJob};
 use formats::Writer;
 use outputs::Output;
 
 /// Rows read per batch (the largest page the services serve).
 const BATCH: i32 = crate::service::page::MAX_PAGE_SIZE;
+/// Batches read ahead of the one being written.
+const READ_AHEAD: usize = 2;
 /// Bytes gathered before they go to storage (which buffers whole parts).
 const FLUSH_BYTES: usize = 256 * 1024;
 /// How often an idle worker looks for jobs queued by other replicas, or
@@ -174,11 +176,11 @@ impl Runner {
     }
 
     /// Writes the job's file at `key`; the error is the message its
-    /// requester reads. One task reads the batches and writes their rows
-    /// straight into the file's buffer, so nothing built per row is handed
-    /// to another task; the next batch's query runs (in the database, or SQLite's
-    /// thread) while this one's rows are written, and storage uploads
-    /// finished parts meanwhile.
+    /// requester reads. A task of its own reads the batches ahead
+    /// ([`read_ahead`]), so the database (or SQLite's thread) and the
+    /// decoding of one batch run on the other core while this task writes
+    /// the batch before, cell by cell into the file's buffer; storage
+    /// uploads finished parts meanwhile.
     async fn produce(&self, claim: &Claimed, key: &str) -> Result<Produced, String> {
         let job = &claim.job;
         let mut writer = Writer::new(job.format, report_rows::columns(job.kind));
@@ -187,41 +189,36 @@ impl Runner {
         let storage_failed =
             |err: std::io::Error| format!("could not write the report file: {err}");
         let renew_every = renewal_interval(self.services.reports.settings().lease);
-        let read = |after: Option<String>, count: bool| {
-            report_rows::read(
-                job.kind,
-                Batch {
-                    after,
-                    size: BATCH,
-                    count,
-                    services: &self.services,
-                    requester: &job.requester,
-                    params: &job.params,
-                },
-            )
-        };
+        let (batches, mut fetched) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let _reader = Reader(tokio::spawn(read_ahead(
+            self.services.clone(),
+            job.clone(),
+            batches,
+        )));
         // Progress shows after the first batch, then about once a second.
         let mut renewed: Option<Instant> = None;
         writer.begin();
         let mut rows: i64 = 0;
-        let mut batch = read(None, true).await;
-        let total = batch.as_ref().ok().and_then(|batch| batch.total);
+        let mut total = None;
         loop {
-            let mut current = match batch {
-                Ok(current) => current,
-                Err(message) => {
+            let batch = match fetched.recv().await {
+                Some(Ok(batch)) => batch,
+                Some(Err(message)) => {
                     upload.abort().await;
                     return Err(message);
                 }
+                None => {
+                    upload.abort().await;
+                    return Err("the report's rows stopped arriving".to_owned());
+                }
             };
-            rows += current.rows as i64;
-            let Some(after) = current.next.take() else {
-                current.write(&mut writer);
+            total = total.or(batch.total);
+            rows += batch.rows as i64;
+            let last = batch.next.is_none();
+            batch.write(&mut writer);
+            if last {
                 break;
-            };
-            let out = &mut writer;
-            (batch, ()) =
-                futures::join!(read(Some(after), false), async move { current.write(out) });
+            }
             if writer.pending().len() >= FLUSH_BYTES {
                 if let Err(err) = upload.write(writer.pending()).await {
                     upload.abort().await;
@@ -266,6 +263,49 @@ impl Runner {
             }
         }
         Ok(Produced::File(rows, bytes, output))
+    }
+}
+
+/// Reads the job's batches, one after another, into `batches` (the first
+/// with the report's row count), until the last, an error, or the receiver
+/// is gone. The next batch's query runs while the one before waits there.
+async fn read_ahead(
+    services: Services,
+    job: ReportJob,
+    batches: tokio::sync::mpsc::Sender<Result<Fetched, String>>,
+) {
+    let mut after = None;
+    let mut first = true;
+    loop {
+        let batch = report_rows::read(
+            job.kind,
+            Batch {
+                after: after.take(),
+                size: BATCH,
+                count: std::mem::take(&mut first),
+                services: &services,
+                requester: &job.requester,
+                params: &job.params,
+            },
+        )
+        .await;
+        let next = batch.as_ref().ok().and_then(|batch| batch.next.clone());
+        if batches.send(batch).await.is_err() {
+            return;
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => return,
+        }
+    }
+}
+
+/// The task reading a job's batches; stopped when the job's writing stops.
+struct Reader(JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
