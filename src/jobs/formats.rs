@@ -170,11 +170,12 @@ impl Row<'_> {
         let buf = &mut self.writer.buf;
         if self.writer.format == ReportFormat::Csv {
             csv_scalar(buf, cell);
-            // A number stays a number (-3 is data, not a formula).
+            // A number stays a number (-3 is data, not a formula), and
+            // neither it nor a boolean holds anything to quote.
             if matches!(cell, Cell::Text(_)) {
                 neutralise(buf, start);
+                quote_if_needed(buf, start);
             }
-            quote_if_needed(buf, start);
         } else {
             json_scalar(buf, cell);
         }

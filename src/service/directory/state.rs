@@ -164,6 +164,9 @@ pub fn decode_roles(stored: &str) -> Vec<String> {
 /// [`decode_roles`], borrowing each name from `stored` (unless it holds an
 /// escape), for reading many rows.
 pub fn read_roles(stored: &str) -> Vec<Cow<'_, str>> {
+    if let Some(names) = plain::roles(stored) {
+        return names;
+    }
     #[derive(Deserialize)]
     struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
     let names: Vec<Name> = serde_json::from_str(stored).unwrap_or_default();
@@ -206,14 +209,197 @@ pub fn decode_datasets(stored: &str) -> Vec<DatasetRole> {
 
 /// [`decode_datasets`], borrowing from `stored`, for reading many rows.
 pub fn read_datasets(stored: &str) -> Vec<DatasetRoleRef<'_>> {
+    if let Some(datasets) = plain::datasets(stored) {
+        return datasets;
+    }
     // Each is stored as `[id, name, role]`, which reads as the struct's
     // fields in order.
     serde_json::from_str(stored).unwrap_or_default()
 }
 
+/// The stored lists as `serde_json` writes them, when no string holds an
+/// escape (nearly always): read by hand, about four times faster than
+/// through serde, which matters to a report of a million changes (four
+/// lists a row). Anything else (an escape, a space, a number out of range)
+/// is None, and serde reads it.
+mod plain {
+    use std::borrow::Cow;
+
+    use super::DatasetRoleRef;
+
+    /// `["a","b"]`.
+    pub(super) fn roles(stored: &str) -> Option<Vec<Cow<'_, str>>> {
+        let mut rest = list(stored)?;
+        let mut names = Vec::new();
+        while !rest.is_empty() {
+            let name;
+            (name, rest) = string(rest)?;
+            names.push(Cow::Borrowed(name));
+            rest = separator(rest)?;
+        }
+        Some(names)
+    }
+
+    /// `[[1,"name","role"],[2,"name","role"]]`.
+    pub(super) fn datasets(stored: &str) -> Option<Vec<DatasetRoleRef<'_>>> {
+        let mut rest = list(stored)?;
+        let mut datasets = Vec::new();
+        while !rest.is_empty() {
+            rest = rest.strip_prefix('[')?;
+            let digits = rest.find(|c: char| c != '-' && !c.is_ascii_digit())?;
+            let dataset_id = rest[..digits].parse().ok()?;
+            let (name, after) = string(rest[digits..].strip_prefix(',')?)?;
+            let (role, after) = string(after.strip_prefix(',')?)?;
+            datasets.push(DatasetRoleRef {
+                dataset_id,
+                dataset_name: Cow::Borrowed(name),
+                role: Cow::Borrowed(role),
+            });
+            rest = separator(after.strip_prefix(']')?)?;
+        }
+        Some(datasets)
+    }
+
+    /// What is between the brackets, if nothing in it is escaped.
+    fn list(stored: &str) -> Option<&str> {
+        let inner = stored.strip_prefix('[')?.strip_suffix(']')?;
+        (!inner.contains('\\')).then_some(inner)
+    }
+
+    /// A string without escapes at the start, and what follows it.
+    fn string(rest: &str) -> Option<(&str, &str)> {
+        let rest = rest.strip_prefix('"')?;
+        let end = rest.find('"')?;
+        let text = &rest[..end];
+        // serde_json escapes every control character.
+        if text.bytes().any(|b| b < 0x20) {
+            return None;
+        }
+        Some((text, &rest[end + 1..]))
+    }
+
+    /// After an item: the next one, or the end.
+    fn separator(rest: &str) -> Option<&str> {
+        if rest.is_empty() {
+            return Some(rest);
+        }
+        let next = rest.strip_prefix(',')?;
+        (!next.is_empty()).then_some(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Deserialize)]
+    struct Name(String);
+
+    /// What serde reads from `stored` (the readers' slow path).
+    fn serde_roles(stored: &str) -> Option<Vec<String>> {
+        let names: Vec<Name> = serde_json::from_str(stored).ok()?;
+        Some(names.into_iter().map(|Name(n)| n).collect())
+    }
+
+    fn serde_datasets(stored: &str) -> Option<Vec<(i32, String, String)>> {
+        let read: Vec<DatasetRoleRef> = serde_json::from_str(stored).ok()?;
+        Some(
+            read.into_iter()
+                .map(|d| {
+                    (
+                        d.dataset_id,
+                        d.dataset_name.into_owned(),
+                        d.role.into_owned(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn owned_datasets(read: Vec<DatasetRoleRef>) -> Vec<(i32, String, String)> {
+        read.into_iter()
+            .map(|d| {
+                (
+                    d.dataset_id,
+                    d.dataset_name.into_owned(),
+                    d.role.into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stored_lists_read_by_hand_or_by_serde_alike() {
+        for stored in [
+            "[]",
+            r#"["a"]"#,
+            r#"["a","b,c","d:e"]"#,
+            r#"["",""]"#,
+            r#"["quote \" inside"]"#,
+            r#"["tab\tand é"]"#,
+            r#"[ "spaced" ]"#,
+            r#"["a",]"#,
+            r#"["a""b"]"#,
+            r#"["unterminated]"#,
+            "not json",
+            "",
+        ] {
+            let read: Vec<String> = read_roles(stored)
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect();
+            assert_eq!(read, serde_roles(stored).unwrap_or_default(), "{stored}");
+            if plain::roles(stored).is_some() {
+                assert!(serde_roles(stored).is_some(), "{stored}: read by hand only");
+            }
+        }
+        for stored in [
+            "[]",
+            r#"[[1,"Sales","VIEWER"]]"#,
+            r#"[[-2,"a,b","c:d"],[30,"x","y"]]"#,
+            r#"[[1,"esc\"aped","r"]]"#,
+            r#"[[99999999999,"big","r"]]"#,
+            r#"[[1,"a","b"],]"#,
+            r#"[[1,"a"]]"#,
+            r#"[[1.5,"a","b"]]"#,
+            r#"[[1,"a","b"]"#,
+        ] {
+            assert_eq!(
+                owned_datasets(read_datasets(stored)),
+                serde_datasets(stored).unwrap_or_default(),
+                "{stored}"
+            );
+            if plain::datasets(stored).is_some() {
+                assert!(
+                    serde_datasets(stored).is_some(),
+                    "{stored}: read by hand only"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the names, a stored list reads back as it was written.
+        #[test]
+        fn stored_lists_read_back_what_was_written(
+            roles in proptest::collection::btree_set(".{0,12}", 0..5),
+            datasets in proptest::collection::btree_map(
+                proptest::num::i32::ANY,
+                (".{0,12}", "[a-zA-Z_,:\"\\\\]{0,8}"),
+                0..4,
+            ),
+        ) {
+            let stored = encode_roles(&roles);
+            let read: Vec<String> = read_roles(&stored).into_iter().map(Cow::into_owned).collect();
+            proptest::prop_assert_eq!(read, roles.iter().cloned().collect::<Vec<_>>());
+            let stored = encode_datasets(&datasets);
+            let expected: Vec<(i32, String, String)> = datasets
+                .iter()
+                .map(|(id, (name, role))| (*id, name.clone(), role.clone()))
+                .collect();
+            proptest::prop_assert_eq!(owned_datasets(read_datasets(&stored)), expected);
+        }
+    }
 
     fn state(status: UserStatus, roles: &[&str]) -> UserState {
         UserState {
