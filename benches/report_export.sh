@@ -24,10 +24,13 @@ measure() { # label command...
     tail -1 "$work/time"
 }
 
-run() { # url export-command
-    local url=$1 export=$2
+run() { # url export-command [settle-command]
+    local url=$1 export=$2 settle=${3:-}
     echo "== $url: seeding $USERS users, $CHANGES changes"
     "$BIN" --database-url "$url" seed --users "$USERS" --changes "$CHANGES" 2>/dev/null | tail -1
+    # Both sides then read a settled table: on PostgreSQL, autovacuum would
+    # otherwise start on the fresh rows in the middle of the runs.
+    [ -z "$settle" ] || sh -c "$settle"
     measure "database export (CSV)" sh -c "$export > $work/db.csv"
     for format in csv json ndjson; do
         measure "headcount report changelog --format $format" \
@@ -44,6 +47,7 @@ if [ -n "${HEADCOUNT_BENCH_PG:-}" ]; then
     db=hc_report_bench
     psql "$HEADCOUNT_BENCH_PG/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     run "$HEADCOUNT_BENCH_PG/$db" \
-        "psql $HEADCOUNT_BENCH_PG/$db -qc '\\copy (SELECT * FROM user_changes ORDER BY changed_at, id) TO STDOUT CSV HEADER'"
+        "psql $HEADCOUNT_BENCH_PG/$db -qc '\\copy (SELECT * FROM user_changes ORDER BY changed_at, id) TO STDOUT CSV HEADER'" \
+        "psql $HEADCOUNT_BENCH_PG/$db -qc 'VACUUM (ANALYZE)'"
     psql "$HEADCOUNT_BENCH_PG/postgres" -qc "DROP DATABASE $db"
 fi
