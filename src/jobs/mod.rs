@@ -254,13 +254,11 @@ impl Runner {
         }
         write_output(&mut output, writer.pending());
         let bytes = upload.finish().await.map_err(storage_failed)?;
-        if let Some(mut written) = output.take() {
-            match written.finish().await {
-                Ok(()) => output = Some(written),
-                Err(err) => {
-                    tracing::warn!(error = %err, job = job.id, "could not write the report's output; it will be copied from storage")
-                }
-            }
+        if let Some(written) = &mut output
+            && let Err(err) = written.finish().await
+        {
+            tracing::warn!(error = %err, job = job.id, "could not write the report's output; it will be copied from storage");
+            output = None;
         }
         Ok(Produced::File(rows, bytes, output))
     }

@@ -292,28 +292,13 @@ mod plain {
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
-    struct Name(String);
-
     /// What serde reads from `stored` (the readers' slow path).
     fn serde_roles(stored: &str) -> Option<Vec<String>> {
-        let names: Vec<Name> = serde_json::from_str(stored).ok()?;
-        Some(names.into_iter().map(|Name(n)| n).collect())
+        serde_json::from_str(stored).ok()
     }
 
     fn serde_datasets(stored: &str) -> Option<Vec<(i32, String, String)>> {
-        let read: Vec<DatasetRoleRef> = serde_json::from_str(stored).ok()?;
-        Some(
-            read.into_iter()
-                .map(|d| {
-                    (
-                        d.dataset_id,
-                        d.dataset_name.into_owned(),
-                        d.role.into_owned(),
-                    )
-                })
-                .collect(),
-        )
+        serde_json::from_str(stored).ok().map(owned_datasets)
     }
 
     fn owned_datasets(read: Vec<DatasetRoleRef>) -> Vec<(i32, String, String)> {
