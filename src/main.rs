@@ -274,6 +274,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         limits: args.limits,
         report_workers: reports.report_workers,
         report_store: Some(report_store),
+        report_reading: Default::default(),
     };
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -27,6 +27,11 @@ backend_tests!(
 );
 
 backend_tests!(
+    config = small_batches;
+    reports_read_in_many_small_batches_match_the_query,
+);
+
+backend_tests!(
     config = without_workers;
     pending_jobs_cancel_once_and_finished_ones_conflict,
     unfinished_jobs_per_token_are_capped,
@@ -38,6 +43,17 @@ backend_tests!(
 fn without_workers() -> ServerConfig {
     let mut config = default_config();
     config.report_workers = 0;
+    config
+}
+
+/// Reports read two rows at a time, four per statement where the database
+/// streams them: a few rows take several batches and statements.
+fn small_batches() -> ServerConfig {
+    let mut config = default_config();
+    config.report_reading = headcount::jobs::Reading {
+        batch_rows: 2,
+        walk_rows: 4,
+    };
     config
 }
 
@@ -271,6 +287,43 @@ async fn changelog_report_matches_the_query_in_every_format(t: TestServer) {
             _ => "application/x-ndjson",
         };
         assert!(content_type.starts_with(wanted), "{content_type}");
+    }
+}
+
+/// Twelve changes (three statements of four, and an empty one) and realm
+/// a's seven (four, then three) come out whole and in order, in every
+/// format, read two at a time.
+async fn reports_read_in_many_small_batches_match_the_query(t: TestServer) {
+    t.create_realm("a").await;
+    t.create_realm("b").await;
+    t.clock().set(at("2025-01-02T10:00:00Z"));
+    for n in 0..12 {
+        let realm = if n < 7 { "a" } else { "b" };
+        t.create_user(realm, &format!("user{n}@{realm}.test"), &["TEAM_USER"])
+            .await;
+    }
+    t.clock().set(at(START));
+    let admin = t.admin_secret().to_owned();
+    let query = format!(
+        "query($filter: UserFilter) {{ userChangelog(filter: $filter, first: 1000) {{ edges {{ node {{ {CHANGE_NODE} }} }} }} }}"
+    );
+    for (args, rows) in [
+        (json!({}), 12),
+        (json!({ "filter": { "realm": ["a"] } }), 7),
+    ] {
+        let expected = nodes(&t.admin_ok(&query, args.clone()).await["userChangelog"]);
+        assert_eq!(expected.len(), rows, "{args}");
+        for format in ["CSV", "JSON", "NDJSON"] {
+            let mut input = args.clone();
+            input["format"] = json!(format);
+            let queued = generate(&t, &admin, "generateChangelogReport", input).await;
+            let job = finished(&t, &admin, queued["id"].as_str().unwrap()).await;
+            assert_eq!(job["status"], "SUCCESS", "{job}");
+            assert_eq!(job["rowCount"], rows, "{args} {format}");
+            assert_eq!(job["progress"], 1.0);
+            let got = download(&t, &download_path(&t, &job), Some(&admin), false).await;
+            assert_file_matches(format, &got.body, &expected);
+        }
     }
 }
 

@@ -11,9 +11,13 @@
 //! A new kind is one [`Kind`] entry: its columns, how its arguments become a
 //! service call, and its row.
 
+use std::sync::Arc;
+
 use async_graphql::{EnumType, InputType, Pos, Value as GqlValue};
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{BoxStream, StreamExt, TryChunksError, TryStreamExt};
+use sea_orm::DbBackend;
 use serde_json::Value;
 
 use super::history::UserChangeType;
@@ -26,8 +30,9 @@ use crate::jobs::formats::{Cell, Item, Row, Writer};
 use crate::service::audit::Resource;
 use crate::service::audit_events::AuditQuery;
 use crate::service::directory::DatasetRole;
+use crate::service::directory::Realms;
 use crate::service::directory::state::DatasetRoleRef;
-use crate::service::history::ChangelogQuery;
+use crate::service::history::{ChangelogQuery, StoredChange};
 use crate::service::page::{Page, PageArgs};
 use crate::service::range::RangeArgs;
 use crate::service::reports::ReportKind;
@@ -52,6 +57,9 @@ impl Fetched {
     }
 }
 
+/// A report's row count, coming.
+pub type Counting = BoxFuture<'static, Result<i64, String>>;
+
 /// Where a batch starts and how large it is.
 pub struct Batch<'a> {
     pub after: Option<String>,
@@ -65,10 +73,26 @@ pub struct Batch<'a> {
 
 type Read = for<'a> fn(Batch<'a>) -> BoxFuture<'a, Result<Fetched, String>>;
 
-/// One kind of report: its columns (the node's field names) and its reader.
+/// Reads on from the batch's start with one statement, at most the given
+/// number of rows, in batches of the batch's size.
+type Walk = for<'a> fn(Batch<'a>, u64) -> BoxFuture<'a, Result<Walked, String>>;
+
+/// One kind of report: its columns (the node's field names), its reader,
+/// and, when its service can read on with one statement, its walker.
 struct Kind {
     columns: &'static [&'static str],
     read: Read,
+    walk: Option<Walk>,
+}
+
+/// The batches of one statement ([`walk`]).
+pub struct Walked {
+    /// Every row the report will hold, when asked for: counted by a task
+    /// of its own, beside the statement's first rows.
+    pub total: Option<Counting>,
+    /// Each batch with the cursor of its last row as `next` (the statement
+    /// may have stopped at its limit), as its rows arrive.
+    pub batches: BoxStream<'static, Result<Fetched, String>>,
 }
 
 fn kind(report: ReportKind) -> &'static Kind {
@@ -89,6 +113,37 @@ pub fn columns(report: ReportKind) -> &'static [&'static str] {
 /// Reads one batch of the report's rows.
 pub async fn read(report: ReportKind, batch: Batch<'_>) -> Result<Fetched, String> {
     (kind(report).read)(batch).await
+}
+
+/// Whether the report's rows are better read with [`walk`] than a batch at
+/// a time with [`read`]: where its kind has a walker and the database
+/// streams rows as it produces them (PostgreSQL and MySQL: the database
+/// reads on while the batch before is handled, where a query per batch
+/// left it idle between them). SQLite builds each batch as one value
+/// (`page::Columns`), which is faster than its rows one by one.
+pub fn walks(report: ReportKind, services: &Services) -> bool {
+    kind(report).walk.is_some() && services.db.backend() != DbBackend::Sqlite
+}
+
+/// Reads the report's rows from the batch's start with one statement, at
+/// most `limit` of them; [`walks`] says whether the kind can.
+pub async fn walk(report: ReportKind, batch: Batch<'_>, limit: u64) -> Result<Walked, String> {
+    match kind(report).walk {
+        Some(walk) => walk(batch, limit).await,
+        None => Err(format!("{report:?} reports are read a batch at a time")),
+    }
+}
+
+impl Fetched {
+    /// No rows, after the last batch a walk read.
+    pub fn end(total: Option<i64>) -> Self {
+        Self {
+            rows: 0,
+            next: None,
+            total,
+            write: Box::new(|_| {}),
+        }
+    }
 }
 
 static CHANGELOG: Kind = Kind {
@@ -112,15 +167,7 @@ static CHANGELOG: Kind = Kind {
     ],
     read: |b| {
         Box::pin(async move {
-            let query = ChangelogQuery {
-                start: arg::<Option<Timestamp>>(b.params, "startDate")?.map(|d| d.0),
-                end: arg::<Option<Timestamp>>(b.params, "endDate")?.map(|d| d.0),
-                filter: arg::<Option<UserFilter>>(b.params, "filter")?
-                    .map(filter::UserFilter::from),
-                change_types: arg::<Option<Vec<UserChangeType>>>(b.params, "changeTypes")?
-                    .map(|t| t.into_iter().map(Into::into).collect()),
-                descending: false,
-            };
+            let query = changelog_query(b.params)?;
             let history = &b.services.history;
             let (changes, matched) = history
                 .stored_changelog(b.requester, &query, &b.page_args())
@@ -129,30 +176,67 @@ static CHANGELOG: Kind = Kind {
             let total = b.total(history.count_changes(&matched)).await?;
             let realms = changes.realms;
             Ok(fetched(changes.page, total, move |row, c| {
-                let (previous_status, status) = (c.previous_status(), c.status());
-                row.cell(GlobalId::UserChange(c.id).encoded().as_str());
-                row.cell(time(c.date()).as_str());
-                row.cell(c.user_id);
-                row.cell(c.user_email());
-                row.cell(c.realm(&realms));
-                row.cell(Cell::Null);
-                row.cell(c.updater());
-                row.cell(previous_status.map(|s| s.enabled()));
-                row.cell(status.enabled());
-                row.cell(previous_status.map(|s| name(UserStatus::from(s))));
-                row.cell(name(UserStatus::from(status)));
-                row.list(texts(&c.previous_roles()));
-                row.list(texts(&c.roles()));
-                row.list(c.previous_datasets().iter().map(dataset_ref));
-                row.list(c.datasets().iter().map(dataset_ref));
-                row.list(
-                    c.changes_made()
-                        .map(|t| Item::Text(name(UserChangeType::from(t)))),
-                );
+                changelog_row(&realms, row, c)
             }))
         })
     },
+    walk: Some(|b, limit| {
+        Box::pin(async move {
+            let query = changelog_query(b.params)?;
+            let history = &b.services.history;
+            let (changes, realms, matched) = history
+                .walk_changelog(b.requester, &query, b.after.as_deref(), limit)
+                .await
+                .map_err(failed)?;
+            let total = b.count_aside(move |services| async move {
+                services.history.count_changes(&matched).await
+            });
+            Ok(walked(
+                changes,
+                b.size,
+                total,
+                StoredChange::cursor,
+                move |row, c| changelog_row(&realms, row, c),
+            ))
+        })
+    }),
 };
+
+/// `userChangelog`'s arguments.
+fn changelog_query(params: &Value) -> Result<ChangelogQuery, String> {
+    Ok(ChangelogQuery {
+        start: arg::<Option<Timestamp>>(params, "startDate")?.map(|d| d.0),
+        end: arg::<Option<Timestamp>>(params, "endDate")?.map(|d| d.0),
+        filter: arg::<Option<UserFilter>>(params, "filter")?.map(filter::UserFilter::from),
+        change_types: arg::<Option<Vec<UserChangeType>>>(params, "changeTypes")?
+            .map(|t| t.into_iter().map(Into::into).collect()),
+        descending: false,
+    })
+}
+
+/// A `UserChange` node.
+fn changelog_row(realms: &Realms, row: &mut Row<'_>, c: &StoredChange) {
+    let (previous_status, status) = (c.previous_status(), c.status());
+    row.cell(GlobalId::UserChange(c.id).encoded().as_str());
+    row.cell(time(c.date()).as_str());
+    row.cell(c.user_id);
+    row.cell(c.user_email());
+    row.cell(c.realm(realms));
+    row.cell(Cell::Null);
+    row.cell(c.updater());
+    row.cell(previous_status.map(|s| s.enabled()));
+    row.cell(status.enabled());
+    row.cell(previous_status.map(|s| name(UserStatus::from(s))));
+    row.cell(name(UserStatus::from(status)));
+    row.list(texts(&c.previous_roles()));
+    row.list(texts(&c.roles()));
+    row.list(c.previous_datasets().iter().map(dataset_ref));
+    row.list(c.datasets().iter().map(dataset_ref));
+    row.list(
+        c.changes_made()
+            .map(|t| Item::Text(name(UserChangeType::from(t)))),
+    );
+}
 
 static SNAPSHOT: Kind = Kind {
     columns: &[
@@ -192,6 +276,7 @@ static SNAPSHOT: Kind = Kind {
             }))
         })
     },
+    walk: None,
 };
 
 static AUDIT_EVENTS: Kind = Kind {
@@ -233,6 +318,7 @@ static AUDIT_EVENTS: Kind = Kind {
             }))
         })
     },
+    walk: None,
 };
 
 static TOKEN_COUNTERS: Kind = Kind {
@@ -266,6 +352,7 @@ static TOKEN_COUNTERS: Kind = Kind {
             }))
         })
     },
+    walk: None,
 };
 
 static API_REQUESTS: Kind = Kind {
@@ -311,6 +398,7 @@ static API_REQUESTS: Kind = Kind {
             }))
         })
     },
+    walk: None,
 };
 
 impl Batch<'_> {
@@ -321,6 +409,25 @@ impl Batch<'_> {
             last: None,
             before: None,
         }
+    }
+
+    /// The report's row count, when this batch asks for it, counted by a
+    /// task of its own (on a connection of its own) while the rows are
+    /// read.
+    fn count_aside<F>(&self, count: impl FnOnce(Services) -> F) -> Option<Counting>
+    where
+        F: Future<Output = service::Result<i64>> + Send + 'static,
+    {
+        self.count.then(|| {
+            let mut task = Aborting(tokio::spawn(count(self.services.clone())));
+            async move {
+                match (&mut task.0).await {
+                    Ok(counted) => counted.map_err(failed),
+                    Err(err) => Err(format!("counting the report's rows failed: {err}")),
+                }
+            }
+            .boxed()
+        })
     }
 
     /// The report's row count, when this batch asks for it.
@@ -359,6 +466,44 @@ fn fetched<T: Send + 'static>(
             }
         }),
     }
+}
+
+/// A task stopped when its handle is dropped (a count nobody waits for).
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A walk's rows in batches of `size`, each written by `write`.
+fn walked<T: Send + Sync + 'static>(
+    rows: BoxStream<'static, service::Result<T>>,
+    size: i32,
+    total: Option<Counting>,
+    cursor: fn(&T) -> String,
+    write: impl Fn(&mut Row<'_>, &T) + Send + Sync + 'static,
+) -> Walked {
+    let write = Arc::new(write);
+    let batches = rows
+        .try_chunks(size.max(1) as usize)
+        .map(move |chunk| {
+            let items = chunk.map_err(|TryChunksError(_, err)| failed(err))?;
+            let write = write.clone();
+            Ok(Fetched {
+                rows: items.len(),
+                next: items.last().map(cursor),
+                total: None,
+                write: Box::new(move |out| {
+                    for item in &items {
+                        out.row(|row| write(row, item));
+                    }
+                }),
+            })
+        })
+        .boxed();
+    Walked { total, batches }
 }
 
 fn failed(err: service::Error) -> String {

@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub report_workers: usize,
     /// Where report files are stored (None: in memory).
     pub report_store: Option<ReportStore>,
+    /// How many rows the report workers read at a time.
+    pub report_reading: jobs::Reading,
     /// Proxies whose `X-Forwarded-For` names the client (none by default:
     /// the socket's peer is the client).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -69,6 +71,7 @@ impl Default for ServerConfig {
             request_log: RequestLogConfig::default(),
             report_workers: 2,
             report_store: None,
+            report_reading: jobs::Reading::default(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -136,10 +139,12 @@ pub fn app(services: Services, config: &ServerConfig) -> App {
         .report_store
         .clone()
         .unwrap_or_else(ReportStore::memory);
-    let workers = jobs::start(
+    let workers = jobs::start_with(
         services.clone(),
         report_store.clone(),
         config.report_workers,
+        config.report_reading,
+        jobs::Outputs::default(),
     );
     let (closing, closing_rx) = watch::channel(false);
     let sockets = Arc::new(Semaphore::new(config.limits.ws_max_connections));

@@ -150,7 +150,13 @@ pub async fn run(
     if args.output != Path::new("-") {
         outputs.want(number, args.output.clone());
     }
-    let _worker = super::start_writing(services.clone(), store.clone(), 1, outputs.clone());
+    let _worker = super::start_with(
+        services.clone(),
+        store.clone(),
+        1,
+        super::Reading::default(),
+        outputs.clone(),
+    );
     let job = follow(services, &actor, number).await?;
     match job.status {
         JobStatus::Success => {}

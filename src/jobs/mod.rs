@@ -12,19 +12,19 @@ mod storage;
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
 pub use outputs::Outputs;
 pub use storage::ReportStore;
 
-use crate::graphql::report_rows::{self, Batch, Fetched};
+use crate::graphql::report_rows::{self, Batch, Fetched, Walked};
 use crate::service::Services;
 use crate::service::reports::{Claimed, ReportJob};
 use formats::Writer;
 use outputs::Output;
 
-/// Rows read per batch (the largest page the services serve).
-const BATCH: i32 = crate::service::page::MAX_PAGE_SIZE;
 /// Batches read ahead of the one being written.
 const READ_AHEAD: usize = 2;
 /// Bytes gathered before they go to storage (which buffers whole parts).
@@ -48,31 +48,62 @@ impl Drop for Workers {
     }
 }
 
+/// How many rows a report reads at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// Rows per batch: the largest page the services serve, by default.
+    pub batch_rows: i32,
+    /// Rows per statement, where a report's rows are read on rather than
+    /// a batch at a time (`report_rows::walks`): by default long enough
+    /// that starting statements costs little, short enough to stay far
+    /// within any statement timeout.
+    pub walk_rows: u64,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Self {
+            batch_rows: crate::service::page::MAX_PAGE_SIZE,
+            walk_rows: 100 * crate::service::page::MAX_PAGE_SIZE as u64,
+        }
+    }
+}
+
 /// What a worker needs.
 #[derive(Clone)]
 struct Runner {
     services: Services,
     store: ReportStore,
     outputs: Outputs,
+    reading: Reading,
 }
 
 /// Starts `count` workers and the expiry sweep on the current runtime.
 pub fn start(services: Services, store: ReportStore, count: usize) -> Workers {
-    start_writing(services, store, count, Outputs::default())
+    start_with(
+        services,
+        store,
+        count,
+        Reading::default(),
+        Outputs::default(),
+    )
 }
 
-/// [`start`], the workers also writing the jobs `outputs` asks for to their
-/// output files as they run (`headcount report`).
-pub fn start_writing(
+/// [`start`], the workers reading rows as `reading` says and also writing
+/// the jobs `outputs` asks for to their output files as they run
+/// (`headcount report`).
+pub fn start_with(
     services: Services,
     store: ReportStore,
     count: usize,
+    reading: Reading,
     outputs: Outputs,
 ) -> Workers {
     let runner = Runner {
         services,
         store,
         outputs,
+        reading,
     };
     let prefix = format!("{:08x}", rand::random::<u32>());
     let mut tasks: Vec<JoinHandle<()>> = (0..count)
@@ -193,6 +224,7 @@ impl Runner {
         let _reader = Reader(tokio::spawn(read_ahead(
             self.services.clone(),
             job.clone(),
+            self.reading,
             batches,
         )));
         // Progress shows after the first batch, then about once a second.
@@ -266,35 +298,112 @@ impl Runner {
 
 /// Reads the job's batches, one after another, into `batches` (the first
 /// with the report's row count), until the last, an error, or the receiver
-/// is gone. The next batch's query runs while the one before waits there.
+/// is gone. The next batch is read while the one before waits there: with
+/// one statement for many batches where the kind and database allow
+/// ([`walk`]), else with a query per batch.
 async fn read_ahead(
     services: Services,
     job: ReportJob,
-    batches: tokio::sync::mpsc::Sender<Result<Fetched, String>>,
+    reading: Reading,
+    batches: Sender<Result<Fetched, String>>,
 ) {
+    let batch = |after: Option<String>, count: bool| Batch {
+        after,
+        size: reading.batch_rows,
+        count,
+        services: &services,
+        requester: &job.requester,
+        params: &job.params,
+    };
+    if report_rows::walks(job.kind, &services) {
+        let open =
+            |after, count| report_rows::walk(job.kind, batch(after, count), reading.walk_rows);
+        return walk(job.id, open, reading.walk_rows, &batches).await;
+    }
     let mut after = None;
     let mut first = true;
     loop {
-        let batch = report_rows::read(
-            job.kind,
-            Batch {
-                after: after.take(),
-                size: BATCH,
-                count: std::mem::take(&mut first),
-                services: &services,
-                requester: &job.requester,
-                params: &job.params,
-            },
-        )
-        .await;
-        let next = batch.as_ref().ok().and_then(|batch| batch.next.clone());
-        if batches.send(batch).await.is_err() {
+        let read =
+            report_rows::read(job.kind, batch(after.take(), std::mem::take(&mut first))).await;
+        let next = read.as_ref().ok().and_then(|batch| batch.next.clone());
+        if batches.send(read).await.is_err() {
             return;
         }
         match next {
             Some(next) => after = Some(next),
             None => return,
         }
+    }
+}
+
+/// [`read_ahead`] with statements of up to `limit` rows each, `open(after,
+/// count)` starting each after the last batch sent. A statement that fails
+/// after some of its batches went out is started again after the last of
+/// them (`serve` limits each statement to its request timeout, which a
+/// worker held up by slow storage can outlast); one that fails before any
+/// went out fails the report.
+async fn walk<F, Fut>(job: i64, mut open: F, limit: u64, batches: &Sender<Result<Fetched, String>>)
+where
+    F: FnMut(Option<String>, bool) -> Fut,
+    Fut: Future<Output = Result<Walked, String>>,
+{
+    let mut after: Option<String> = None;
+    let mut first = true;
+    loop {
+        let mut walked = match open(after.clone(), std::mem::take(&mut first)).await {
+            Ok(walked) => walked,
+            Err(message) => {
+                let _ = batches.send(Err(message)).await;
+                return;
+            }
+        };
+        let mut rows = 0u64;
+        let mut failure = None;
+        while let Some(batch) = walked.batches.next().await {
+            match batch {
+                Ok(mut batch) => {
+                    rows += batch.rows as u64;
+                    after = batch.next.clone();
+                    match counted(&mut walked).await {
+                        Ok(total) => batch.total = total,
+                        Err(message) => {
+                            let _ = batches.send(Err(message)).await;
+                            return;
+                        }
+                    }
+                    if batches.send(Ok(batch)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(message) => {
+                    failure = Some(message);
+                    break;
+                }
+            }
+        }
+        match failure {
+            Some(message) if rows == 0 => {
+                let _ = batches.send(Err(message)).await;
+                return;
+            }
+            Some(message) => {
+                tracing::info!(job, %message, "a report's statement stopped; reading on after its last batch");
+            }
+            None if rows < limit => {
+                let end = counted(&mut walked).await.map(Fetched::end);
+                let _ = batches.send(end).await;
+                return;
+            }
+            None => {}
+        }
+    }
+}
+
+/// The walk's row count, once (None if not asked for, or taken before).
+async fn counted(walked: &mut Walked) -> Result<Option<i64>, String> {
+    match walked.total.take() {
+        Some(counting) => counting.await.map(Some),
+        None => Ok(None),
     }
 }
 
@@ -324,4 +433,149 @@ fn write_output(output: &mut Option<Output>, bytes: &[u8]) {
 fn renewal_interval(lease: chrono::Duration) -> Duration {
     let quarter = lease.to_std().unwrap_or(Duration::ZERO) / 4;
     quarter.min(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use futures::{FutureExt, stream};
+
+    use super::*;
+
+    /// A batch of `rows` rows ending at `last`.
+    fn batch(rows: usize, last: &str) -> Result<Fetched, String> {
+        let mut batch = Fetched::end(None);
+        batch.rows = rows;
+        batch.next = Some(last.to_owned());
+        Ok(batch)
+    }
+
+    fn statement(total: Option<i64>, batches: Vec<Result<Fetched, String>>) -> Walked {
+        Walked {
+            total: total.map(|total| async move { Ok(total) }.boxed()),
+            batches: stream::iter(batches).boxed(),
+        }
+    }
+
+    /// What [`walk`] sends, as (rows, next, total) or the error; and where
+    /// it started each statement, and whether it asked for the count.
+    async fn walked(
+        limit: u64,
+        statements: Vec<Result<Walked, String>>,
+    ) -> (
+        Vec<Result<(usize, Option<String>, Option<i64>), String>>,
+        Vec<(Option<String>, bool)>,
+    ) {
+        let mut statements = VecDeque::from(statements);
+        let mut opened = Vec::new();
+        let open = |after: Option<String>, count: bool| {
+            opened.push((after, count));
+            let next = statements.pop_front().expect("no more statements expected");
+            async move { next }
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(100);
+        walk(1, open, limit, &tx).await;
+        drop(tx);
+        let mut sent = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            sent.push(batch.map(|b| (b.rows, b.next, b.total)));
+        }
+        (sent, opened)
+    }
+
+    #[tokio::test]
+    async fn a_walk_reads_on_after_each_full_statement_and_ends_after_a_short_one() {
+        let (sent, opened) = walked(
+            3,
+            vec![
+                Ok(statement(Some(4), vec![batch(2, "b"), batch(1, "c")])),
+                Ok(statement(None, vec![batch(1, "d")])),
+            ],
+        )
+        .await;
+        assert_eq!(
+            sent,
+            vec![
+                Ok((2, Some("b".into()), Some(4))),
+                Ok((1, Some("c".into()), None)),
+                Ok((1, Some("d".into()), None)),
+                Ok((0, None, None)),
+            ]
+        );
+        assert_eq!(opened, vec![(None, true), (Some("c".into()), false)]);
+    }
+
+    #[tokio::test]
+    async fn an_empty_report_ends_with_its_count() {
+        let (sent, opened) = walked(3, vec![Ok(statement(Some(0), vec![]))]).await;
+        assert_eq!(sent, vec![Ok((0, None, Some(0)))]);
+        assert_eq!(opened, vec![(None, true)]);
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_fails_midway_starts_again_after_the_last_batch_sent() {
+        let (sent, opened) = walked(
+            10,
+            vec![
+                Ok(statement(
+                    Some(5),
+                    vec![batch(2, "b"), Err("statement timeout".into())],
+                )),
+                Ok(statement(None, vec![batch(2, "d"), batch(1, "e")])),
+            ],
+        )
+        .await;
+        assert_eq!(
+            sent,
+            vec![
+                Ok((2, Some("b".into()), Some(5))),
+                Ok((2, Some("d".into()), None)),
+                Ok((1, Some("e".into()), None)),
+                Ok((0, None, None)),
+            ]
+        );
+        assert_eq!(opened, vec![(None, true), (Some("b".into()), false)]);
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_fails_before_any_batch_fails_the_report() {
+        let (sent, opened) = walked(
+            10,
+            vec![
+                Ok(statement(
+                    Some(5),
+                    vec![batch(2, "b"), Err("timeout".into())],
+                )),
+                Ok(statement(None, vec![Err("the database is gone".into())])),
+            ],
+        )
+        .await;
+        assert_eq!(
+            sent,
+            vec![
+                Ok((2, Some("b".into()), Some(5))),
+                Err("the database is gone".into()),
+            ]
+        );
+        assert_eq!(opened.len(), 2);
+        let (sent, _) = walked(10, vec![Err("bad filter".into())]).await;
+        assert_eq!(sent, vec![Err("bad filter".into())]);
+    }
+
+    #[tokio::test]
+    async fn a_count_that_fails_fails_the_report() {
+        let failing = || Walked {
+            total: Some(async { Err("count failed".to_owned()) }.boxed()),
+            batches: stream::iter(vec![batch(2, "b")]).boxed(),
+        };
+        let (sent, _) = walked(10, vec![Ok(failing())]).await;
+        assert_eq!(sent, vec![Err("count failed".into())]);
+        let empty = Walked {
+            total: Some(async { Err("count failed".to_owned()) }.boxed()),
+            batches: stream::iter(vec![]).boxed(),
+        };
+        let (sent, _) = walked(10, vec![Ok(empty)]).await;
+        assert_eq!(sent, vec![Err("count failed".into())]);
+    }
 }

@@ -526,6 +526,36 @@ where
     })
 }
 
+/// The rows matching `condition` after the cursor `after` (from the first
+/// without one) in `keyset` order, at most `limit`: one statement, for
+/// reading a whole list through rather than a page at a time (reports, on
+/// a database that streams rows: `History::walk_changelog`).
+pub fn walk<E: EntityTrait>(
+    condition: Condition,
+    keyset: &Keyset<E>,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Select<E>> {
+    let cols = &keyset.columns;
+    let asc = matches!(keyset.order, Order::Asc);
+    let mut query = E::find();
+    if let Some(cursor) = after {
+        let key = decode_cursor(keyset.name, cols, cursor, "after")?;
+        query = query.filter(beyond(cols, &key, asc, false));
+    }
+    let mut query = query.filter(condition);
+    for col in cols {
+        query = query.order_by(*col, keyset.order.clone());
+    }
+    Ok(query.limit(limit))
+}
+
+/// The cursor of the row whose key is `key` (a page after it starts at the
+/// row after it).
+pub fn cursor<E: EntityTrait>(keyset: &Keyset<E>, key: Vec<KeyPart>) -> String {
+    encode_cursor(keyset.name, key)
+}
+
 async fn exists<E, C>(db: &C, query: Select<E>) -> Result<bool>
 where
     E: EntityTrait,

@@ -8,7 +8,7 @@ use entity::{user, user_change};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
-use super::stored::StoredRows;
+use super::stored::{StoredChangeStream, StoredRows};
 use super::{History, StoredChange, UserChange, to_change};
 use crate::service::directory::{ChangeType, Realms};
 use crate::service::filter::{
@@ -136,6 +136,49 @@ impl History {
     {
         actor.require(Scope::ChangelogRead)?;
         page::validate(args)?;
+        let (condition, realms) = self.matching(actor, query).await?;
+        let page = page::paginate(
+            self.db.conn(),
+            condition.clone(),
+            &keyset(query.descending),
+            args,
+            rows,
+            |row| {
+                let (changed_at, id) = row.key();
+                vec![KeyPart::Int(changed_at), KeyPart::Int(id)]
+            },
+        )
+        .await?;
+        Ok((page, realms, ChangeMatch { condition }))
+    }
+
+    /// [`History::stored_changelog`] read through: the changes after the
+    /// cursor `after` (from the first without one), at most `limit`, in one
+    /// statement whose rows arrive while the database produces the rest.
+    /// PostgreSQL and MySQL then read on while the caller handles a change,
+    /// where a page at a time left the database idle between pages. (On
+    /// SQLite a page is one value the database builds: read it by page.)
+    pub async fn walk_changelog(
+        &self,
+        actor: &Principal,
+        query: &ChangelogQuery,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<(StoredChangeStream, Arc<Realms>, ChangeMatch)> {
+        let (condition, realms) = self.matching(actor, query).await?;
+        let select = page::walk(condition.clone(), &keyset(query.descending), after, limit)?;
+        let changes = StoredRows::stream(self.db.conn(), select).await?;
+        Ok((changes, realms, ChangeMatch { condition }))
+    }
+
+    /// The condition the query's changes meet, as `actor` may read them,
+    /// and the realms.
+    async fn matching(
+        &self,
+        actor: &Principal,
+        query: &ChangelogQuery,
+    ) -> Result<(Condition, Arc<Realms>)> {
+        actor.require(Scope::ChangelogRead)?;
         if let (Some(start), Some(end)) = (query.start, query.end)
             && start > end
         {
@@ -173,19 +216,7 @@ impl History {
             };
             condition = condition.add(filter.condition(&target, &cx)?);
         }
-        let page = page::paginate(
-            db,
-            condition.clone(),
-            &keyset(query.descending),
-            args,
-            rows,
-            |row| {
-                let (changed_at, id) = row.key();
-                vec![KeyPart::Int(changed_at), KeyPart::Int(id)]
-            },
-        )
-        .await?;
-        Ok((page, realms, ChangeMatch { condition }))
+        Ok((condition, realms))
     }
 
     pub async fn count_changes(&self, query: &ChangeMatch) -> Result<i64> {
@@ -211,5 +242,15 @@ impl ChangeKey for user_change::Model {
 impl ChangeKey for StoredChange {
     fn key(&self) -> (i64, i64) {
         (self.changed_at, self.id)
+    }
+}
+
+impl StoredChange {
+    /// The cursor a page after this change starts from (either order).
+    pub fn cursor(&self) -> String {
+        page::cursor(
+            &keyset(false),
+            vec![KeyPart::Int(self.changed_at), KeyPart::Int(self.id)],
+        )
     }
 }

@@ -16,7 +16,7 @@ pub use changelog::{ChangeMatch, ChangelogQuery, StoredChanges};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 pub use snapshots::{SnapshotQuery, UserSnapshot};
-pub use stored::StoredChange;
+pub use stored::{StoredChange, StoredChangeStream};
 pub use summary::UserSummary;
 
 use super::directory::state::{decode_datasets, decode_roles, encode_datasets, encode_roles};

@@ -12,10 +12,11 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use entity::user_change;
 use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt};
 use sea_orm::sqlx;
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, Order, QueryResult, QuerySelect, QueryTrait, Select,
-    TryGetError, TryGetable, TryGetableMany,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Order, QueryResult, QuerySelect,
+    QueryTrait, Select, StreamTrait, TryGetError, TryGetable, TryGetableMany,
 };
 use serde::Deserialize;
 
@@ -354,6 +355,29 @@ impl StoredRows {
                 },
             ),
         }
+    }
+}
+
+/// Stored changes as the database yields them.
+pub type StoredChangeStream = BoxStream<'static, Result<StoredChange>>;
+
+impl StoredRows {
+    /// The changes `query` selects, one statement, each change as its row
+    /// arrives (the driver's row kept, as [`StoredRows`] keeps it).
+    pub(super) async fn stream(
+        db: &DatabaseConnection,
+        query: Select<user_change::Entity>,
+    ) -> Result<StoredChangeStream> {
+        let backend = db.get_database_backend();
+        let query = query.select_only().columns(COLUMNS).into_query();
+        let rows = db.stream_raw(backend.build(&query)).await?;
+        let mut first = true;
+        Ok(rows
+            .map(move |row| {
+                let check = std::mem::take(&mut first);
+                StoredChange::from_row(row?, check).map_err(|err| Error::from(DbErr::from(err)))
+            })
+            .boxed())
     }
 }
 
