@@ -8,7 +8,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::{StreamExt, TryStreamExt};
+use headcount::db::{Db, DbOptions};
 use headcount::http::ServerConfig;
+use headcount::seed::GenerateSpec;
+use headcount::service::Principal;
+use headcount::service::history::{ChangelogQuery, StoredChange};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use serde_json::{Value, json};
@@ -24,6 +29,7 @@ backend_tests!(
     token_counter_report_matches_the_query,
     audit_report_matches_the_query,
     api_request_report_matches_the_query,
+    a_walk_stopped_midway_leaves_the_database_usable,
 );
 
 backend_tests!(
@@ -324,6 +330,59 @@ async fn reports_read_in_many_small_batches_match_the_query(t: TestServer) {
             let got = download(&t, &download_path(&t, &job), Some(&admin), false).await;
             assert_file_matches(format, &got.body, &expected);
         }
+    }
+}
+
+/// A report stopped (cancelled, or taken over) in the middle of a statement
+/// drops it with thousands of rows still coming: the connection goes back
+/// to the pool and serves the next statements as usual.
+async fn a_walk_stopped_midway_leaves_the_database_usable(t: TestServer) {
+    let db = Db::connect(t.db_url(), DbOptions::default()).await.unwrap();
+    let spec = GenerateSpec {
+        users: 2_000,
+        changes: 20_000,
+        realms: 3,
+        seed: 7,
+        days: 90,
+    };
+    headcount::seed::generate(&db, &spec, t.now())
+        .await
+        .unwrap();
+    db.conn().close_by_ref().await.unwrap();
+    let history = &t.services().history;
+    let system = Principal::system();
+    let everything = ChangelogQuery::default();
+    for _ in 0..3 {
+        let (mut changes, _, _) = history
+            .walk_changelog(&system, &everything, None, 100_000)
+            .await
+            .unwrap();
+        changes.next().await.expect("a change").expect("read");
+    }
+    let (changes, _, _) = history
+        .walk_changelog(&system, &everything, None, 100_000)
+        .await
+        .unwrap();
+    let all: Vec<StoredChange> = changes.try_collect().await.unwrap();
+    assert_eq!(all.len(), 20_000);
+    let keys: Vec<(i64, i64)> = all
+        .iter()
+        .map(|c| (c.date().timestamp_micros(), c.id))
+        .collect();
+    assert!(keys.is_sorted(), "in (date, id) order");
+    // From the 5,000th change on: the rest, and no more.
+    let (rest, _, _) = history
+        .walk_changelog(&system, &everything, Some(&all[4_999].cursor()), 100_000)
+        .await
+        .unwrap();
+    let rest: Vec<StoredChange> = rest.try_collect().await.unwrap();
+    assert_eq!(rest.len(), 15_000);
+    assert_eq!(rest[0].id, all[5_000].id);
+    for _ in 0..4 {
+        let data = t
+            .admin_ok("{ userChangelog(first: 1) { totalCount } }", json!({}))
+            .await;
+        assert_eq!(data["userChangelog"]["totalCount"], 20_000);
     }
 }
 
