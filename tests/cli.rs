@@ -103,7 +103,12 @@ async fn report_command_writes_the_file(t: TestServer) {
         ["ann@a.test", "'=x@a.test"],
         "realm a's changes, oldest first, formulas neutralised"
     );
-    assert!(!dir.join("changes.csv.partial").exists());
+    let partials: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".partial"))
+        .collect();
+    assert!(partials.is_empty(), "no partial file left: {partials:?}");
     // Written by the command's own worker as it ran, beside the stored
     // file: the same bytes, in a file of its own.
     let stored = stored_files(&dir.join("reports"));

@@ -9,7 +9,8 @@
 //! through GraphQL execution, or a value per cell.
 //!
 //! A new kind is one [`Kind`] entry: its columns, how its arguments become a
-//! service call, and its row.
+//! service call, and its row; and, if its service can read on with one
+//! statement (as `History::walk_changelog` does), a walker.
 
 use std::sync::Arc;
 
@@ -54,6 +55,16 @@ impl Fetched {
     /// Writes the rows, one after another.
     pub fn write(self, out: &mut Writer) {
         (self.write)(out)
+    }
+
+    /// No rows, after the last batch a walk read.
+    pub fn end(total: Option<i64>) -> Self {
+        Self {
+            rows: 0,
+            next: None,
+            total,
+            write: Box::new(|_| {}),
+        }
     }
 }
 
@@ -131,18 +142,6 @@ pub async fn walk(report: ReportKind, batch: Batch<'_>, limit: u64) -> Result<Wa
     match kind(report).walk {
         Some(walk) => walk(batch, limit).await,
         None => Err(format!("{report:?} reports are read a batch at a time")),
-    }
-}
-
-impl Fetched {
-    /// No rows, after the last batch a walk read.
-    pub fn end(total: Option<i64>) -> Self {
-        Self {
-            rows: 0,
-            next: None,
-            total,
-            write: Box::new(|_| {}),
-        }
     }
 }
 

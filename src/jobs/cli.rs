@@ -175,7 +175,7 @@ pub async fn run(
         return Ok(job);
     }
     tracing::debug!(job = number, "copying the report out of the store");
-    write(store, key, &args.output)
+    write(store, key, number, &args.output)
         .await
         .with_context(|| format!("report {number}: cannot write {}", args.output.display()))?;
     Ok(job)
@@ -205,7 +205,7 @@ async fn follow(services: &Services, actor: &Principal, id: i64) -> anyhow::Resu
 /// the end (so a failed copy leaves no partial file). A file of a local
 /// store is copied by the kernel (`copy_file_range`) rather than streamed
 /// through this process.
-async fn write(store: &ReportStore, key: &str, output: &Path) -> anyhow::Result<()> {
+async fn write(store: &ReportStore, key: &str, job: i64, output: &Path) -> anyhow::Result<()> {
     if output == Path::new("-") {
         let (_, mut stream) = store.open(key).await?;
         let mut stdout = std::io::stdout().lock();
@@ -215,7 +215,7 @@ async fn write(store: &ReportStore, key: &str, output: &Path) -> anyhow::Result<
         stdout.flush()?;
         return Ok(());
     }
-    let partial = partial_path(output);
+    let partial = partial_path(output, job);
     let result = async {
         let file = match store.local_path(key) {
             Some(source) => {

@@ -116,11 +116,13 @@ impl Outputs {
     }
 }
 
-/// The partial file `path` is written as, renamed to `path` when complete:
-/// `changes.csv` is written as `changes.csv.partial`.
-pub fn partial_path(path: &Path) -> PathBuf {
+/// The partial file `path` is written as for `job`, renamed to `path` when
+/// complete: job 42's `changes.csv` is written as `changes.csv.42.partial`,
+/// so two reports written to one path at once never share a partial file
+/// (the last to finish is the one left).
+pub fn partial_path(path: &Path, job: i64) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
+    name.push(format!(".{job}.partial"));
     path.with_file_name(name)
 }
 
@@ -137,7 +139,7 @@ pub(super) struct Output {
 
 impl Output {
     fn create(outputs: Outputs, job: i64, path: PathBuf) -> std::io::Result<Self> {
-        let partial = partial_path(&path);
+        let partial = partial_path(&path, job);
         let mut file = File::create(&partial)?;
         let (chunks, received) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
         let thread = std::thread::Builder::new()
@@ -246,14 +248,14 @@ mod tests {
     }
 
     #[test]
-    fn the_partial_file_keeps_the_name_and_adds_partial() {
+    fn the_partial_file_keeps_the_name_and_adds_the_job_and_partial() {
         assert_eq!(
-            partial_path(Path::new("/tmp/changes.csv")),
-            Path::new("/tmp/changes.csv.partial")
+            partial_path(Path::new("/tmp/changes.csv"), 42),
+            Path::new("/tmp/changes.csv.42.partial")
         );
         assert_eq!(
-            partial_path(Path::new("report")),
-            Path::new("report.partial")
+            partial_path(Path::new("report"), 7),
+            Path::new("report.7.partial")
         );
     }
 
@@ -272,6 +274,7 @@ mod tests {
             expected.extend_from_slice(chunk.as_bytes());
         }
         assert!(!path.exists(), "nothing visible before delivery");
+        assert!(partial_path(&path, 7).exists());
         output.finish().await.unwrap();
         // Asked while the worker is still at it: the answer waits for it.
         let asked = tokio::spawn({
@@ -283,7 +286,7 @@ mod tests {
         output.deliver().unwrap();
         assert!(asked.await.unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), expected);
-        assert!(!partial_path(&path).exists());
+        assert!(!partial_path(&path, 7).exists());
         assert!(!outputs.delivered(7).await, "forgotten once asked");
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -298,7 +301,7 @@ mod tests {
         assert!(output.write(b"{}\n"));
         output.finish().await.unwrap();
         drop(output);
-        assert!(!path.exists() && !partial_path(&path).exists());
+        assert!(!path.exists() && !partial_path(&path, 3).exists());
         assert!(!outputs.delivered(3).await);
 
         // An output whose directory is missing is not started: the job
