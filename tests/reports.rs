@@ -35,6 +35,8 @@ backend_tests!(
 backend_tests!(
     config = small_batches;
     reports_read_in_many_small_batches_match_the_query,
+    audit_report_read_in_small_batches_matches_the_query,
+    api_request_report_read_in_small_batches_matches_the_query,
 );
 
 backend_tests!(
@@ -52,13 +54,13 @@ fn without_workers() -> ServerConfig {
     config
 }
 
-/// Reports read two rows at a time, four per statement where the database
+/// Reports read one row at a time, two per statement where the database
 /// streams them: a few rows take several batches and statements.
 fn small_batches() -> ServerConfig {
     let mut config = default_config();
     config.report_reading = headcount::jobs::Reading {
-        batch_rows: 2,
-        walk_rows: 4,
+        batch_rows: 1,
+        walk_rows: 2,
     };
     config
 }
@@ -296,9 +298,9 @@ async fn changelog_report_matches_the_query_in_every_format(t: TestServer) {
     }
 }
 
-/// Twelve changes (three statements of four, and an empty one) and realm
-/// a's seven (four, then three) come out whole and in order, in every
-/// format, read two at a time.
+/// Twelve changes (six statements of two, and an empty one) and realm a's
+/// seven (three of two, then one) come out whole and in order, in every
+/// format, read one at a time.
 async fn reports_read_in_many_small_batches_match_the_query(t: TestServer) {
     t.create_realm("a").await;
     t.create_realm("b").await;
@@ -384,6 +386,14 @@ async fn a_walk_stopped_midway_leaves_the_database_usable(t: TestServer) {
             .await;
         assert_eq!(data["userChangelog"]["totalCount"], 20_000);
     }
+}
+
+async fn audit_report_read_in_small_batches_matches_the_query(t: TestServer) {
+    audit_report_matches_the_query(t).await
+}
+
+async fn api_request_report_read_in_small_batches_matches_the_query(t: TestServer) {
+    api_request_report_matches_the_query(t).await
 }
 
 async fn snapshot_report_matches_the_query(t: TestServer) {

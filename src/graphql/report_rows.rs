@@ -29,7 +29,7 @@ use super::tokens::TokenStatus;
 use super::users::{UserFilter, UserStatus};
 use crate::jobs::formats::{Cell, Item, Row, Writer};
 use crate::service::audit::Resource;
-use crate::service::audit_events::AuditQuery;
+use crate::service::audit_events::{AuditEvent, AuditQuery};
 use crate::service::directory::DatasetRole;
 use crate::service::directory::Realms;
 use crate::service::directory::state::DatasetRoleRef;
@@ -37,7 +37,7 @@ use crate::service::history::{ChangelogQuery, StoredChange};
 use crate::service::page::{Page, PageArgs};
 use crate::service::range::RangeArgs;
 use crate::service::reports::ReportKind;
-use crate::service::requests::RequestQuery;
+use crate::service::requests::{ApiRequest, RequestQuery};
 use crate::service::tokens::CounterOrder;
 use crate::service::{self, Principal, Services, filter};
 
@@ -291,34 +291,56 @@ static AUDIT_EVENTS: Kind = Kind {
     ],
     read: |b| {
         Box::pin(async move {
-            let query = AuditQuery {
-                range: range(b.params)?,
-                realm: arg(b.params, "realm")?,
-                all_permitted_realms: arg::<Option<bool>>(b.params, "allPermittedRealms")?
-                    .unwrap_or(false),
-                events: None,
-                actor_ids: None,
-            };
+            let query = audit_query(b.params)?;
             let events = &b.services.audit_events;
             let (page, matched) = events
                 .list(b.requester, &query, &b.page_args())
                 .await
                 .map_err(failed)?;
             let total = b.total(events.count(&matched)).await?;
-            Ok(fetched(page, total, |row, e| {
-                row.cell(GlobalId::AuditEvent(e.id).encoded().as_str());
-                row.cell(time(e.date).as_str());
-                row.cell(e.realm.as_deref());
-                row.cell(&e.event);
-                row.cell(e.actor_id);
-                row.cell(e.actor.as_deref());
-                row.cell(e.ip_address.as_deref());
-                row.list(e.resources.iter().map(resource));
-            }))
+            Ok(fetched(page, total, audit_row))
         })
     },
-    walk: None,
+    walk: Some(|b, limit| {
+        Box::pin(async move {
+            let query = audit_query(b.params)?;
+            let (events, matched) = b
+                .services
+                .audit_events
+                .walk(b.requester, &query, b.after.as_deref(), limit)
+                .await
+                .map_err(failed)?;
+            let total = b.count_aside(move |services| async move {
+                services.audit_events.count(&matched).await
+            });
+            Ok(walked(events, b.size, total, AuditEvent::cursor, audit_row))
+        })
+    }),
 };
+
+/// `auditEvents`' arguments (the window fixed when the report was asked
+/// for).
+fn audit_query(params: &Value) -> Result<AuditQuery, String> {
+    Ok(AuditQuery {
+        range: range(params)?,
+        realm: arg(params, "realm")?,
+        all_permitted_realms: arg::<Option<bool>>(params, "allPermittedRealms")?.unwrap_or(false),
+        events: None,
+        actor_ids: None,
+    })
+}
+
+/// An `AuditEvent` node.
+fn audit_row(row: &mut Row<'_>, e: &AuditEvent) {
+    row.cell(GlobalId::AuditEvent(e.id).encoded().as_str());
+    row.cell(time(e.date).as_str());
+    row.cell(e.realm.as_deref());
+    row.cell(&e.event);
+    row.cell(e.actor_id);
+    row.cell(e.actor.as_deref());
+    row.cell(e.ip_address.as_deref());
+    row.list(e.resources.iter().map(resource));
+}
 
 static TOKEN_COUNTERS: Kind = Kind {
     columns: &["id", "date", "event", "realm", "status", "count"],
@@ -368,37 +390,65 @@ static API_REQUESTS: Kind = Kind {
     ],
     read: |b| {
         Box::pin(async move {
-            let query = RequestQuery {
-                range: range(b.params)?,
-                success: None,
-                operations: None,
-            };
+            let query = request_query(b.params)?;
             let requests = &b.services.api_requests;
             let (page, matched) = requests
                 .list(b.requester, &query, &b.page_args())
                 .await
                 .map_err(failed)?;
             let total = b.total(requests.count(&matched)).await?;
-            Ok(fetched(page, total, |row, r| {
-                let outcome = if r.success {
-                    RequestOutcome::Success
-                } else {
-                    RequestOutcome::Failure
-                };
-                row.cell(GlobalId::ApiRequest(r.id).encoded().as_str());
-                row.cell(time(r.date).as_str());
-                row.cell(&r.operation);
-                row.cell(name(outcome));
-                row.cell(r.error_code.as_deref());
-                row.cell(r.duration_ms);
-                row.cell(r.token_name.as_deref());
-                row.cell(r.realm.as_deref());
-                row.cell(r.ip_address.as_deref());
-            }))
+            Ok(fetched(page, total, request_row))
         })
     },
-    walk: None,
+    walk: Some(|b, limit| {
+        Box::pin(async move {
+            let query = request_query(b.params)?;
+            let (requests, matched) = b
+                .services
+                .api_requests
+                .walk(b.requester, &query, b.after.as_deref(), limit)
+                .await
+                .map_err(failed)?;
+            let total = b.count_aside(move |services| async move {
+                services.api_requests.count(&matched).await
+            });
+            Ok(walked(
+                requests,
+                b.size,
+                total,
+                ApiRequest::cursor,
+                request_row,
+            ))
+        })
+    }),
 };
+
+/// `apiRequests`' arguments.
+fn request_query(params: &Value) -> Result<RequestQuery, String> {
+    Ok(RequestQuery {
+        range: range(params)?,
+        success: None,
+        operations: None,
+    })
+}
+
+/// An `ApiRequest` node.
+fn request_row(row: &mut Row<'_>, r: &ApiRequest) {
+    let outcome = if r.success {
+        RequestOutcome::Success
+    } else {
+        RequestOutcome::Failure
+    };
+    row.cell(GlobalId::ApiRequest(r.id).encoded().as_str());
+    row.cell(time(r.date).as_str());
+    row.cell(&r.operation);
+    row.cell(name(outcome));
+    row.cell(r.error_code.as_deref());
+    row.cell(r.duration_ms);
+    row.cell(r.token_name.as_deref());
+    row.cell(r.realm.as_deref());
+    row.cell(r.ip_address.as_deref());
+}
 
 impl Batch<'_> {
     fn page_args(&self) -> PageArgs {

@@ -13,6 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::audit_event;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 use super::audit::Resource;
@@ -60,6 +61,33 @@ fn keyset() -> Keyset<audit_event::Entity> {
         name: "audit",
         columns: vec![audit_event::Column::OccurredAt, audit_event::Column::Id],
         order: Order::Desc,
+    }
+}
+
+/// The events `query` asks for among those `condition` lets its caller
+/// see, in `range`.
+fn matching(query: &AuditQuery, condition: Condition, range: TimeRange) -> Result<AuditMatch> {
+    check_list(query.events.as_deref(), "event")?;
+    check_list(query.actor_ids.as_deref(), "actorId")?;
+    let mut condition = condition
+        .add(audit_event::Column::OccurredAt.gte(to_micros(range.start)))
+        .add(audit_event::Column::OccurredAt.lt(to_micros(range.end)));
+    if let Some(events) = &query.events {
+        condition = condition.add(audit_event::Column::Event.is_in(events.iter().cloned()));
+    }
+    if let Some(ids) = &query.actor_ids {
+        condition = condition.add(audit_event::Column::ActorId.is_in(ids.iter().copied()));
+    }
+    Ok(AuditMatch { range, condition })
+}
+
+impl AuditEvent {
+    /// The cursor a page after this event starts from.
+    pub fn cursor(&self) -> String {
+        page::cursor(
+            &keyset(),
+            vec![KeyPart::Int(to_micros(self.date)), KeyPart::Int(self.id)],
+        )
     }
 }
 
@@ -127,30 +155,45 @@ impl AuditEvents {
         args: &PageArgs,
     ) -> Result<(Page<AuditEvent>, AuditMatch)> {
         actor.require(Scope::AuditRead)?;
-        let mut condition = realm_condition(actor, query)?;
+        let condition = realm_condition(actor, query)?;
         let range = query.range.resolve(self.clock.now())?;
         page::validate(args)?;
-        check_list(query.events.as_deref(), "event")?;
-        check_list(query.actor_ids.as_deref(), "actorId")?;
-        condition = condition
-            .add(audit_event::Column::OccurredAt.gte(to_micros(range.start)))
-            .add(audit_event::Column::OccurredAt.lt(to_micros(range.end)));
-        if let Some(events) = &query.events {
-            condition = condition.add(audit_event::Column::Event.is_in(events.iter().cloned()));
-        }
-        if let Some(ids) = &query.actor_ids {
-            condition = condition.add(audit_event::Column::ActorId.is_in(ids.iter().copied()));
-        }
+        let matched = matching(query, condition, range)?;
         let page = page::paginate(
             self.db.conn(),
-            condition.clone(),
+            matched.condition.clone(),
             &keyset(),
             args,
             &page::Models,
             |m| vec![KeyPart::Int(m.occurred_at), KeyPart::Int(m.id)],
         )
         .await?;
-        Ok((page.map(to_event), AuditMatch { range, condition }))
+        Ok((page.map(to_event), matched))
+    }
+
+    /// [`AuditEvents::list`] read through: the events after the cursor
+    /// `after`, at most `limit`, in one statement whose rows arrive while
+    /// the database produces the rest (reports).
+    pub async fn walk(
+        &self,
+        actor: &Principal,
+        query: &AuditQuery,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<(BoxStream<'static, Result<AuditEvent>>, AuditMatch)> {
+        actor.require(Scope::AuditRead)?;
+        let condition = realm_condition(actor, query)?;
+        let range = query.range.resolve(self.clock.now())?;
+        let matched = matching(query, condition, range)?;
+        let rows = page::walk_models(
+            self.db.conn(),
+            matched.condition.clone(),
+            &keyset(),
+            after,
+            limit,
+        )
+        .await?;
+        Ok((rows.map_ok(to_event).boxed(), matched))
     }
 
     pub async fn count(&self, query: &AuditMatch) -> Result<i64> {

@@ -17,11 +17,12 @@ use std::marker::PhantomData;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::BoxFuture;
+use futures::stream::{BoxStream, StreamExt};
 use sea_orm::sea_query::{ColumnType, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
-    TryGetableMany, Value,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    FromQueryResult, IdenStatic, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, Statement, StreamTrait, TryGetableMany, Value,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -548,6 +549,26 @@ pub fn walk<E: EntityTrait>(
         query = query.order_by(*col, keyset.order.clone());
     }
     Ok(query.limit(limit))
+}
+
+/// [`walk`]'s rows as whole models, each as it arrives.
+pub async fn walk_models<E>(
+    db: &DatabaseConnection,
+    condition: Condition,
+    keyset: &Keyset<E>,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<BoxStream<'static, Result<E::Model>>>
+where
+    E: EntityTrait,
+    E::Model: Send + 'static,
+{
+    let backend = db.get_database_backend();
+    let query = walk(condition, keyset, after, limit)?.into_query();
+    let rows = db.stream_raw(backend.build(&query)).await?;
+    Ok(rows
+        .map(|row| Ok(E::Model::from_query_result(&row?, "")?))
+        .boxed())
 }
 
 /// The cursor of the row whose key is `key` (a page after it starts at the

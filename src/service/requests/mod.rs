@@ -12,6 +12,7 @@ pub mod stats;
 
 use chrono::{DateTime, Utc};
 use entity::api_request;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 pub use log::{PRUNE_BATCH, RequestLog, RequestLogConfig, RequestRecord};
@@ -66,6 +67,16 @@ fn keyset() -> Keyset<api_request::Entity> {
     }
 }
 
+impl ApiRequest {
+    /// The cursor a page after this request starts from.
+    pub fn cursor(&self) -> String {
+        page::cursor(
+            &keyset(),
+            vec![KeyPart::Int(to_micros(self.date)), KeyPart::Int(self.id)],
+        )
+    }
+}
+
 fn to_request(m: api_request::Model) -> ApiRequest {
     ApiRequest {
         id: m.id,
@@ -117,6 +128,50 @@ impl ApiRequests {
         actor.require(Scope::AuditRead)?;
         let range = query.range.resolve(self.clock.now())?;
         page::validate(args)?;
+        let matched = self.matching(actor, query, range)?;
+        let page = page::paginate(
+            self.db.conn(),
+            matched.condition.clone(),
+            &keyset(),
+            args,
+            &page::Models,
+            |m| vec![KeyPart::Int(m.occurred_at), KeyPart::Int(m.id)],
+        )
+        .await?;
+        Ok((page.map(to_request), matched))
+    }
+
+    /// [`ApiRequests::list`] read through: the requests after the cursor
+    /// `after`, at most `limit`, in one statement whose rows arrive while
+    /// the database produces the rest (reports).
+    pub async fn walk(
+        &self,
+        actor: &Principal,
+        query: &RequestQuery,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<(BoxStream<'static, Result<ApiRequest>>, RequestMatch)> {
+        actor.require(Scope::AuditRead)?;
+        let range = query.range.resolve(self.clock.now())?;
+        let matched = self.matching(actor, query, range)?;
+        let rows = page::walk_models(
+            self.db.conn(),
+            matched.condition.clone(),
+            &keyset(),
+            after,
+            limit,
+        )
+        .await?;
+        Ok((rows.map_ok(to_request).boxed(), matched))
+    }
+
+    /// The requests `actor` may see that `query` asks for, in `range`.
+    fn matching(
+        &self,
+        actor: &Principal,
+        query: &RequestQuery,
+        range: TimeRange,
+    ) -> Result<RequestMatch> {
         let mut condition = visible(actor).add(in_range(&range));
         if let Some(success) = query.success {
             condition = condition.add(api_request::Column::Success.eq(success));
@@ -126,16 +181,7 @@ impl ApiRequests {
             condition =
                 condition.add(api_request::Column::Operation.is_in(operations.iter().cloned()));
         }
-        let page = page::paginate(
-            self.db.conn(),
-            condition.clone(),
-            &keyset(),
-            args,
-            &page::Models,
-            |m| vec![KeyPart::Int(m.occurred_at), KeyPart::Int(m.id)],
-        )
-        .await?;
-        Ok((page.map(to_request), RequestMatch { range, condition }))
+        Ok(RequestMatch { range, condition })
     }
 
     pub async fn count(&self, query: &RequestMatch) -> Result<i64> {
