@@ -127,11 +127,12 @@ pub async fn read(report: ReportKind, batch: Batch<'_>) -> Result<Fetched, Strin
 }
 
 /// Whether the report's rows are better read with [`walk`] than a batch at
-/// a time with [`read`]: where its kind has a walker and the database
-/// streams rows as it produces them (PostgreSQL and MySQL: the database
+/// a time with [`read`]: where its kind has a walker and the database is a
+/// server that streams rows as it produces them (PostgreSQL and MySQL: it
 /// reads on while the batch before is handled, where a query per batch
-/// left it idle between them). SQLite builds each batch as one value
-/// (`page::Columns`), which is faster than its rows one by one.
+/// left it idle between them). SQLite keeps a query per batch: there is no
+/// server to keep busy, and the changelog's batch is one value the
+/// database builds (`page::Columns`), faster than its rows one by one.
 pub fn walks(report: ReportKind, services: &Services) -> bool {
     kind(report).walk.is_some() && services.db.backend() != DbBackend::Sqlite
 }
