@@ -86,7 +86,7 @@ type Read = for<'a> fn(Batch<'a>) -> BoxFuture<'a, Result<Fetched, String>>;
 
 /// Reads on from the batch's start with one statement, at most the given
 /// number of rows, in batches of the batch's size.
-type Walk = for<'a> fn(Batch<'a>, u64) -> BoxFuture<'a, Result<Walked, String>>;
+pub type Walk = for<'a> fn(Batch<'a>, u64) -> BoxFuture<'a, Result<Walked, String>>;
 
 /// One kind of report: its columns (the node's field names), its reader,
 /// and, when its service can read on with one statement, its walker.
@@ -96,7 +96,7 @@ struct Kind {
     walk: Option<Walk>,
 }
 
-/// The batches of one statement ([`walk`]).
+/// The batches of one statement (a [`Walk`]).
 pub struct Walked {
     /// Every row the report will hold, when asked for: counted by a task
     /// of its own, beside the statement's first rows.
@@ -126,24 +126,18 @@ pub async fn read(report: ReportKind, batch: Batch<'_>) -> Result<Fetched, Strin
     (kind(report).read)(batch).await
 }
 
-/// Whether the report's rows are better read with [`walk`] than a batch at
-/// a time with [`read`]: where its kind has a walker and the database is a
-/// server that streams rows as it produces them (PostgreSQL and MySQL: it
-/// reads on while the batch before is handled, where a query per batch
-/// left it idle between them). SQLite keeps a query per batch: there is no
-/// server to keep busy, and the changelog's batch is one value the
-/// database builds (`page::Columns`), faster than its rows one by one.
-pub fn walks(report: ReportKind, services: &Services) -> bool {
-    kind(report).walk.is_some() && services.db.backend() != DbBackend::Sqlite
-}
-
-/// Reads the report's rows from the batch's start with one statement, at
-/// most `limit` of them; [`walks`] says whether the kind can.
-pub async fn walk(report: ReportKind, batch: Batch<'_>, limit: u64) -> Result<Walked, String> {
-    match kind(report).walk {
-        Some(walk) => walk(batch, limit).await,
-        None => Err(format!("{report:?} reports are read a batch at a time")),
-    }
+/// The report's walker, when its rows are better read with one statement
+/// for many batches than a batch at a time with [`read`]: where its kind
+/// has one and the database is a server that streams rows as it produces
+/// them (PostgreSQL and MySQL: it reads on while the batch before is
+/// handled, where a query per batch left it idle between them). SQLite
+/// keeps a query per batch: there is no server to keep busy, and the
+/// changelog's batch is one value the database builds (`page::Columns`),
+/// faster than its rows one by one.
+pub fn walker(report: ReportKind, services: &Services) -> Option<Walk> {
+    kind(report)
+        .walk
+        .filter(|_| services.db.backend() != DbBackend::Sqlite)
 }
 
 static CHANGELOG: Kind = Kind {

@@ -54,7 +54,7 @@ pub struct Reading {
     /// Rows per batch: the largest page the services serve, by default.
     pub batch_rows: i32,
     /// Rows per statement, where a report's rows are read on rather than
-    /// a batch at a time (`report_rows::walks`): by default long enough
+    /// a batch at a time (`report_rows::walker`): by default long enough
     /// that starting statements costs little, short enough to stay far
     /// within any statement timeout.
     pub walk_rows: u64,
@@ -315,9 +315,8 @@ async fn read_ahead(
         requester: &job.requester,
         params: &job.params,
     };
-    if report_rows::walks(job.kind, &services) {
-        let open =
-            |after, count| report_rows::walk(job.kind, batch(after, count), reading.walk_rows);
+    if let Some(walker) = report_rows::walker(job.kind, &services) {
+        let open = |after, count| walker(batch(after, count), reading.walk_rows);
         return walk(job.id, open, reading.walk_rows, &batches).await;
     }
     let mut after = None;

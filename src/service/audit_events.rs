@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::audit_event;
-use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::stream::BoxStream;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 use super::audit::Resource;
@@ -191,9 +191,10 @@ impl AuditEvents {
             &keyset(),
             after,
             limit,
+            to_event,
         )
         .await?;
-        Ok((rows.map_ok(to_event).boxed(), matched))
+        Ok((rows, matched))
     }
 
     pub async fn count(&self, query: &AuditMatch) -> Result<i64> {

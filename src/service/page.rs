@@ -21,8 +21,8 @@ use futures::stream::{BoxStream, StreamExt};
 use sea_orm::sea_query::{ColumnType, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    FromQueryResult, IdenStatic, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, Statement, StreamTrait, TryGetableMany, Value,
+    FromQueryResult, IdenStatic, Order, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, Select, Statement, StreamTrait, TryGetableMany, Value,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -551,24 +551,41 @@ pub fn walk<E: EntityTrait>(
     Ok(query.limit(limit))
 }
 
-/// [`walk`]'s rows as whole models, each as it arrives.
-pub async fn walk_models<E>(
+/// [`walk`]'s rows as whole models, each turned into a `T` by `item` as it
+/// arrives.
+pub async fn walk_models<E, T>(
     db: &DatabaseConnection,
     condition: Condition,
     keyset: &Keyset<E>,
     after: Option<&str>,
     limit: u64,
-) -> Result<BoxStream<'static, Result<E::Model>>>
+    item: fn(E::Model) -> T,
+) -> Result<BoxStream<'static, Result<T>>>
 where
     E: EntityTrait,
-    E::Model: Send + 'static,
+    T: Send + 'static,
+{
+    let query = walk(condition, keyset, after, limit)?;
+    stream(db, query, move |row| {
+        Ok(item(E::Model::from_query_result(&row, "")?))
+    })
+    .await
+}
+
+/// The rows of `query`, one statement, each decoded by `decode` as it
+/// arrives.
+pub async fn stream<E, T>(
+    db: &DatabaseConnection,
+    query: Select<E>,
+    mut decode: impl FnMut(QueryResult) -> Result<T> + Send + 'static,
+) -> Result<BoxStream<'static, Result<T>>>
+where
+    E: EntityTrait,
+    T: Send + 'static,
 {
     let backend = db.get_database_backend();
-    let query = walk(condition, keyset, after, limit)?.into_query();
-    let rows = db.stream_raw(backend.build(&query)).await?;
-    Ok(rows
-        .map(|row| Ok(E::Model::from_query_result(&row?, "")?))
-        .boxed())
+    let rows = db.stream_raw(backend.build(&query.into_query())).await?;
+    Ok(rows.map(move |row| decode(row?)).boxed())
 }
 
 /// The cursor of the row whose key is `key` (a page after it starts at the

@@ -165,6 +165,7 @@ impl History {
         after: Option<&str>,
         limit: u64,
     ) -> Result<(StoredChangeStream, Arc<Realms>, ChangeMatch)> {
+        actor.require(Scope::ChangelogRead)?;
         let (condition, realms) = self.matching(actor, query).await?;
         let select = page::walk(condition.clone(), &keyset(query.descending), after, limit)?;
         let changes = StoredRows::stream(self.db.conn(), select).await?;
@@ -178,7 +179,6 @@ impl History {
         actor: &Principal,
         query: &ChangelogQuery,
     ) -> Result<(Condition, Arc<Realms>)> {
-        actor.require(Scope::ChangelogRead)?;
         if let (Some(start), Some(end)) = (query.start, query.end)
             && start > end
         {

@@ -12,11 +12,11 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use entity::user_change;
 use futures::future::BoxFuture;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use sea_orm::sqlx;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Order, QueryResult, QuerySelect,
-    QueryTrait, Select, StreamTrait, TryGetError, TryGetable, TryGetableMany,
+    QueryTrait, Select, TryGetError, TryGetable, TryGetableMany,
 };
 use serde::Deserialize;
 
@@ -368,16 +368,12 @@ impl StoredRows {
         db: &DatabaseConnection,
         query: Select<user_change::Entity>,
     ) -> Result<StoredChangeStream> {
-        let backend = db.get_database_backend();
-        let query = query.select_only().columns(COLUMNS).into_query();
-        let rows = db.stream_raw(backend.build(&query)).await?;
         let mut first = true;
-        Ok(rows
-            .map(move |row| {
-                let check = std::mem::take(&mut first);
-                StoredChange::from_row(row?, check).map_err(|err| Error::from(DbErr::from(err)))
-            })
-            .boxed())
+        page::stream(db, query.select_only().columns(COLUMNS), move |row| {
+            let check = std::mem::take(&mut first);
+            StoredChange::from_row(row, check).map_err(|err| Error::from(DbErr::from(err)))
+        })
+        .await
     }
 }
 

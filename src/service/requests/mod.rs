@@ -12,7 +12,7 @@ pub mod stats;
 
 use chrono::{DateTime, Utc};
 use entity::api_request;
-use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::stream::BoxStream;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter};
 
 pub use log::{PRUNE_BATCH, RequestLog, RequestLogConfig, RequestRecord};
@@ -160,9 +160,10 @@ impl ApiRequests {
             &keyset(),
             after,
             limit,
+            to_request,
         )
         .await?;
-        Ok((rows.map_ok(to_request).boxed(), matched))
+        Ok((rows, matched))
     }
 
     /// The requests `actor` may see that `query` asks for, in `range`.
